@@ -1,0 +1,1 @@
+"""CPA codes to activity classes, annotation parsing, window labels and splits (shipped as package data)."""

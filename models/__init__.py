@@ -1,0 +1,1 @@
+"""GM-DGM and M2 (PyTorch): models, training and evaluation."""
