@@ -81,5 +81,20 @@ class CalibrationCoefficients:
                 raise InputError(path, f"calibration '{key}' must have 3 values, got {len(d[key])}")
         return cls.from_dict(d)
 
+    def to_json(self, path) -> None:
+        """Write the coefficients (and ``info``) as JSON that `from_json` reads back; atomic (temporary file, rename).
+
+        Use it to reuse one file's fit for another recording (``--calibration FILE.json``).
+        """
+        from .summary import write_json_atomic
+
+        write_json_atomic(path, self.to_dict())
+
+    def summary(self) -> dict:
+        """Flat reference-style keys (``calibration-xOffset(g)`` ...) as in the per-file summary."""
+        from .summary import _calibration_section
+
+        return _calibration_section(self)
+
 
 IDENTITY = CalibrationCoefficients()

@@ -1,0 +1,307 @@
+"""Per-file quality summary (``<name>.summary.json``), in the spirit of biobankAccelerometerAnalysis' summary.
+
+Keys are flat, so that the summaries of many files collate into one table (``pandas.json_normalize`` or
+``pd.DataFrame([json.load(f) for f in files])``). Where the reference tool has a key for the same fact, the same
+name is used (``file-startTime``, ``calibration-xOffset(g)``, ``wearTime-overall(days)``,
+``quality-goodWearTime`` ...). Values that cannot be computed (no features, no temperature) are ``null``, never
+left out, so every summary has the same keys.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+
+import numba
+import numpy as np
+
+from .calibration import CalibrationCoefficients
+
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_NS_HOUR = 3_600_000_000_000
+_NS_DAY = 24 * _NS_HOUR
+
+#: Reference rule for `quality-goodWearTime` (R8): wear in all 24 hours of the day and at least 3 days of wear.
+MIN_WEAR_DAYS = 3.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _seconds_by_hour(time, max_step_ns):
+    """Recorded seconds per hour of the day: each interval to the next sample (if not a gap) counts to its hour.
+
+    The last sample of the file and the sample before each gap count one nominal period (``max_step_ns`` is
+    ``gap_factor`` periods; the nominal period is ``max_step_ns / 2``), so a gap-free file of n samples at fs
+    reports n / fs seconds.
+    """
+    out = np.zeros(24, np.float64)
+    n = time.shape[0]
+    period = max_step_ns / 2.0
+    for i in range(n):
+        hour = (time[i] // 3_600_000_000_000) % 24
+        if i + 1 < n:
+            d = time[i + 1] - time[i]
+            step = d if (d > 0 and d <= max_step_ns) else period
+        else:
+            step = period
+        out[hour] += step / 1e9
+    return out
+
+
+def _clean(value):
+    """JSON-safe copy: numpy scalars and arrays to Python, NaN and ±inf to None."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_clean(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _round(x, digits):
+    """``x`` rounded, or None when it is missing or not finite."""
+    return None if x is None or not math.isfinite(x) else round(float(x), digits)
+
+
+def _file_section(recording) -> dict:
+    meta, qc = recording.meta, recording.qc
+    path = meta.get("path")
+    size = meta.get("file_size")
+    if size is None and path and os.path.exists(path):
+        size = os.path.getsize(path)
+    n = len(recording)
+    first = str(recording.time[:1].view("datetime64[ns]")[0]) if n else None
+    last = str(recording.time[-1:].view("datetime64[ns]")[0]) if n else None
+    measured = qc.get("measured_fs")
+    if measured is None and n > 1 and recording.duration_s > 0:
+        measured = (n - 1) / recording.duration_s
+    gaps = qc.get("gaps") or []
+    gap_lengths = [float(g["length_s"]) for g in gaps]
+    return {
+        "file-name": os.path.basename(path) if path else None,
+        "file-path": path,
+        "file-size(bytes)": size,
+        "file-format": meta.get("format"),
+        "device-type": meta.get("device_type"),
+        "device-id": meta.get("device_id"),
+        "device-sessionId": meta.get("session_id"),
+        "device-firmware": meta.get("firmware"),
+        "device-range(g)": meta.get("range_g"),
+        "file-startTime": meta.get("start", first),
+        "file-endTime": meta.get("end", last),
+        "file-duration(days)": _round(recording.duration_s / 86400.0, 6),
+        "file-firstDay(0=mon,6=sun)": int((recording.time[0] // _NS_DAY + 3) % 7) if n else None,
+        "sampleRate-nominal(Hz)": float(recording.fs),
+        "sampleRate-configured(Hz)": meta.get("configured_fs"),
+        "sampleRate-measured(Hz)": _round(measured, 4) if measured is not None else None,
+        "samples": int(qc.get("samples", n)),
+        "blocks": qc.get("blocks"),
+        "blocks-read": qc.get("blocks_read"),
+        "blocks-corrupt": qc.get("corrupt_blocks"),
+        "blocks-corruptIndices": qc.get("corrupt_block_indices"),
+        "errs-gaps-num": int(qc.get("gap_count", len(gaps))),
+        "errs-gaps-total(s)": _round(qc.get("gap_total_s", sum(gap_lengths)), 3),
+        "errs-gaps-max(s)": _round(max(gap_lengths), 3) if gap_lengths else 0.0,
+        "errs-timeBackwards": qc.get("time_backwards"),
+        "clips-samples": qc.get("clipped_samples"),
+        "temperature-available": recording.temperature is not None,
+    }
+
+
+def _calibration_section(coef: CalibrationCoefficients) -> dict:
+    info = coef.info or {}
+    offset, gain, temp_coef, mean_temp = coef.arrays()
+    out = {
+        "calibration-source": info.get("source"),
+        "calibration-applied": bool(info.get("applied", not coef.is_identity)),
+        "calibration-reason": info.get("reason"),
+        "calibration-errsBefore(mg)": _round(info.get("error_before_mg"), 3),
+        "calibration-errsAfter(mg)": _round(info.get("error_after_mg"), 3),
+        "calibration-fitError(mg)": _round(info.get("fit_error_mg"), 3),
+    }
+    for a, axis in enumerate("xyz"):
+        out[f"calibration-{axis}Offset(g)"] = float(offset[a])
+        out[f"calibration-{axis}Slope(g)"] = float(gain[a])
+        out[f"calibration-{axis}Temp(C)"] = float(temp_coef[a])
+    out["calibration-meanDeviceTemp(C)"] = float(mean_temp)
+    out["calibration-numStaticPoints"] = info.get("n_stationary_points")
+    lo, hi = info.get("static_min_g"), info.get("static_max_g")
+    for a, axis in enumerate("XYZ"):
+        out[f"calibration-static{axis}min(g)"] = None if lo is None else _round(lo[a], 4)
+        out[f"calibration-static{axis}max(g)"] = None if hi is None else _round(hi[a], 4)
+    out["calibration-fitted"] = info.get("fitted")
+    out["quality-calibratedOnOwnData"] = info.get("source") == "fitted" and bool(info.get("applied"))
+    out["quality-goodCalibration"] = bool(info.get("good_calibration", False))
+    out["quality-calibrationTooFewPoints"] = info.get("too_few_points")
+    return out
+
+
+def _coverage(hours_by_hour):
+    """Hours per hour of the day (list of 24) and how many hours of the day have any."""
+    hours = [round(float(h), 4) for h in hours_by_hour]
+    return hours, int(sum(h > 0 for h in hours))
+
+
+def _wear_section(recording, features, options) -> dict:
+    from .nonwear import detect_nonwear, nonwear_episodes, window_times_ns
+
+    keys = {}
+    # data coverage per hour of the day, from the samples themselves
+    gap_factor = float(options.get("gap_factor", 2.0))
+    data_s = _seconds_by_hour(recording.time, gap_factor * 1e9 / float(recording.fs)) if len(recording) else np.zeros(24)
+    data_hours, data_diurnal = _coverage(data_s / 3600.0)
+    keys["dataTime-overall(days)"] = _round(float(data_s.sum()) / 86400.0, 6)
+    keys["dataTime-hourOfDay(hrs)"] = data_hours
+    keys["dataTime-diurnalHrs"] = data_diurnal
+    keys["quality-all24HoursCovered(data)"] = data_diurnal == 24
+
+    wear_keys = [
+        "features-windows", "features-epochPeriod(s)", "features-windowsWithMissingValues",
+        "wearTime-numNonWearEpisodes(>1hr)", "wearTime-nonWearEpisodes", "wearTime-overall(days)",
+        "nonWearTime-overall(days)", "wearTime-hourOfDay(hrs)", "wearTime-diurnalHrs", "wearTime-diurnalMins",
+        "quality-all24HoursCovered(wear)", "quality-goodWearTime",
+    ] + [f"wearTime-{d}(hrs)" for d in DAYS]  # fmt: skip
+    if features is None:
+        keys.update({k: None for k in wear_keys})
+        return keys
+
+    epoch_s = float(options.get("epoch_s", 30.0))
+    if "nonwear" in features.columns:
+        flags = features["nonwear"].to_numpy(dtype=bool)
+    else:
+        flags = detect_nonwear(
+            features,
+            min_minutes=float(options.get("min_nonwear_minutes", 60.0)),
+            sd_threshold_g=float(options.get("stationary_sd_g", 0.013)),
+        )
+    times = window_times_ns(features)
+    wear = ~flags
+    numeric = features.drop(columns=[c for c in ("time", "nonwear") if c in features.columns]).select_dtypes("number")
+    missing = int((~np.isfinite(numeric.to_numpy(dtype=np.float64))).any(axis=1)[wear].sum()) if len(numeric.columns) else 0
+    window_h = epoch_s / 3600.0
+    hour = (times // _NS_HOUR) % 24
+    weekday = (times // _NS_DAY + 3) % 7  # 1970-01-01 was a Thursday
+    wear_by_hour = np.bincount(hour[wear], minlength=24) * window_h
+    wear_by_day = np.bincount(weekday[wear], minlength=7) * window_h
+    minute_of_day = (times // 60_000_000_000) % 1440
+    episodes = nonwear_episodes(features, flags, epoch_s=epoch_s)
+    wear_hours, wear_diurnal = _coverage(wear_by_hour)
+    wear_days = wear.sum() * epoch_s / 86400.0
+    keys.update(
+        {
+            "features-windows": int(len(features)),
+            "features-epochPeriod(s)": epoch_s,
+            "features-windowsWithMissingValues": missing,
+            "wearTime-numNonWearEpisodes(>1hr)": int(len(episodes)),
+            "wearTime-nonWearEpisodes": [
+                {"start": str(s), "end": str(e), "duration(min)": round(float(d), 2)}
+                for s, e, d in zip(episodes["start"], episodes["end"], episodes["duration_min"])
+            ],
+            "wearTime-overall(days)": _round(wear_days, 6),
+            "nonWearTime-overall(days)": _round(flags.sum() * epoch_s / 86400.0, 6),
+            "wearTime-hourOfDay(hrs)": wear_hours,
+            "wearTime-diurnalHrs": wear_diurnal,
+            "wearTime-diurnalMins": int(len(np.unique(minute_of_day[wear]))),
+            "quality-all24HoursCovered(wear)": wear_diurnal == 24,
+            "quality-goodWearTime": bool(wear_diurnal == 24 and wear_days >= MIN_WEAR_DAYS),
+        }
+    )
+    for d, day in enumerate(DAYS):
+        keys[f"wearTime-{day}(hrs)"] = round(float(wear_by_day[d]), 4)
+    return keys
+
+
+def summarise(recording, features=None, calibration=None, options=None) -> dict:
+    """Quality summary of one recording.
+
+    Parameters
+    ----------
+    recording : Recording
+        As read (its ``meta`` and ``qc`` supply file, device and block facts).
+    features : pandas.DataFrame, optional
+        The per-window features of this recording (``time``, ``xStd``/``yStd``/``zStd``, optional ``nonwear``
+        and QC columns). Without it, the wear-time keys are null.
+    calibration : CalibrationCoefficients, optional
+        The coefficients used for the features. Not given: resolved from ``options`` (``calibrate``,
+        ``calibration`` = user file) with `capture_pipeline.calibration_fit.resolve_calibration`, i.e. fitted.
+    options : dict, optional
+        The options of the run; reported verbatim under ``options`` and read for ``epoch_s`` (30),
+        ``min_nonwear_minutes`` (60), ``stationary_sd_g`` (0.013), ``gap_factor`` (2), ``calibrate`` (True),
+        ``calibration``.
+
+    Returns
+    -------
+    dict
+        Flat, JSON-serialisable. Groups: ``file-*``, ``device-*``, ``sampleRate-*``, ``samples``, ``blocks*``,
+        ``errs-*`` (gaps, backward time steps), ``clips-*`` (per sample from the reader; before/after calibration
+        from the features' QC columns), ``calibration-*``, ``dataTime-*`` and ``wearTime-*`` (overall, per day of
+        week, per hour of day as a list of 24), ``quality-*`` flags, ``software-*`` and ``options``.
+    """
+    from . import __version__
+    from .calibration_fit import resolve_calibration
+
+    options = dict(options or {})
+    if calibration is None:
+        calibration = resolve_calibration(
+            recording, calibrate=options.get("calibrate", True), calibration=options.get("calibration")
+        )
+    out = {}
+    out.update(_file_section(recording))
+    if features is not None:
+        for col, key in (("clipsBeforeCalibr", "clips-beforeCalibration"), ("clipsAfterCalibr", "clips-afterCalibration")):
+            out[key] = int(np.nansum(features[col].to_numpy(dtype=np.float64))) if col in features.columns else None
+    else:
+        out["clips-beforeCalibration"] = out["clips-afterCalibration"] = None
+    out.update(_calibration_section(calibration))
+    out.update(_wear_section(recording, features, options))
+    out["software-name"] = "capture_pipeline"
+    out["software-version"] = __version__
+    out["options"] = options
+    return _clean(out)
+
+
+def summary_path(input_path, out_dir=None) -> str:
+    """``<out_dir or input folder>/<input name without extension(s)>.summary.json`` (``.cwa.gz`` counts as one)."""
+    base = os.path.basename(os.fspath(input_path))
+    for ext in (".gz", ".cwa", ".CWA", ".csv", ".CSV"):
+        if base.endswith(ext):
+            base = base[: -len(ext)]
+    folder = out_dir if out_dir is not None else os.path.dirname(os.path.abspath(os.fspath(input_path)))
+    return os.path.join(folder, base + ".summary.json")
+
+
+def write_json_atomic(path, obj) -> None:
+    """Write ``obj`` as indented JSON to ``path`` via a temporary file in the same folder, then rename.
+
+    A reader never sees a half-written file, and an interrupted run leaves no file of the final name.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(_clean(obj), fh, indent=2, allow_nan=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a summary is meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_summary(path, summary: dict) -> None:
+    """Write a summary from `summarise` to ``path`` atomically (see `write_json_atomic`)."""
+    write_json_atomic(path, summary)
+
+
+__all__ = ["summarise", "write_summary", "summary_path", "write_json_atomic"]
