@@ -8,7 +8,7 @@ Rules (capture24 spec section 2, issue 7), all vectorised over samples:
   unlabelled (reason ``unannotated``);
 * the annotated samples vote for their mapped class, all unmapped annotations together forming one "unmapped"
   bucket; the window gets the winning class only if it holds more than ``min_majority`` of the annotated samples
-  and is not the unmapped bucket. Otherwise the window is unlabelled with the reason ``mixed`` (no class won a
+  and is not the unmapped bucket (a tie, possible only when ``min_majority`` < 0.5, is no majority). Otherwise the window is unlabelled with the reason ``mixed`` (no class won a
   majority, e.g. a window straddling two activities) or the reason of its most common annotation (``no_cpa_code``,
   ``code_not_mapped``, ...);
 * whatever the class, every window keeps its most common annotation string and that string's CPA code, so that
@@ -56,15 +56,23 @@ def _as_ns(values, what: str) -> np.ndarray:
 
 
 def _first_per_group(group: np.ndarray, value: np.ndarray, count: np.ndarray, n_groups: int):
-    """For each group, the value with the largest count (ties: the smallest value), and that count."""
+    """For each group: the value with the largest count (ties: the smallest value), that count, and the runner-up's.
+
+    Groups absent from ``group`` get value -1 and counts 0.
+    """
     order = np.lexsort((value, -count, group))
     g, v, c = group[order], value[order], count[order]
-    first = np.r_[True, g[1:] != g[:-1]]
+    first = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
     best_value = np.full(n_groups, -1, dtype=np.int64)
     best_count = np.zeros(n_groups, dtype=np.int64)
+    second_count = np.zeros(n_groups, dtype=np.int64)
     best_value[g[first]] = v[first]
     best_count[g[first]] = c[first]
-    return best_value, best_count
+    nxt = first + 1
+    has_second = nxt < g.size
+    has_second[has_second] = g[nxt[has_second]] == g[first[has_second]]
+    second_count[g[first[has_second]]] = c[nxt[has_second]]
+    return best_value, best_count, second_count
 
 
 def _counts_per_window(win: np.ndarray, cat: np.ndarray, n_cat: int):
@@ -112,11 +120,18 @@ def window_labels(
     Returns
     -------
     pandas.DataFrame
-        One row per window, in the order of ``window_starts``: ``time`` (datetime64[ns]), ``n_samples``,
-        ``annotation`` (most common annotation string among annotated samples, None if none), ``cpa_code``
-        (nullable Int64, that annotation's CPA code), ``annotation_fraction`` (its share of annotated samples),
-        ``unannotated_fraction``, ``label`` (class name or None), ``label_fraction`` (the winning class's share of
-        annotated samples, NaN without annotated samples) and ``reason`` (``"labelled"`` or why not).
+        One row per window, in the order of ``window_starts``:
+
+        * ``time`` (datetime64[ns]): the window start;
+        * ``n_samples``: samples in the window;
+        * ``annotation``: most common annotation string among its annotated samples (ties: the string seen first
+          in the recording), missing if none;
+        * ``cpa_code`` (nullable Int64): that annotation's CPA code, kept whatever the label;
+        * ``annotation_fraction``: that string's share of the annotated samples;
+        * ``unannotated_fraction``: share of samples without annotation;
+        * ``label``: class name, missing where the window has none;
+        * ``label_fraction``: the winning class's share of annotated samples (NaN without annotated samples);
+        * ``reason``: ``"labelled"`` or why the window has no label.
 
     Raises
     ------
@@ -166,10 +181,10 @@ def window_labels(
 
     # Most common annotation per window.
     w, a, c = _counts_per_window(win[annotated], ann_id[annotated], max(n_ann, 1))
-    top_ann, top_ann_count = _first_per_group(w, a, c, n_win)
+    top_ann, top_ann_count, _ = _first_per_group(w, a, c, n_win)
     # Class vote per window (unmapped annotations pooled).
     w, k, c = _counts_per_window(win[annotated], ann_class[ann_id[annotated]], unmapped + 1)
-    top_class, top_class_count = _first_per_group(w, k, c, n_win)
+    top_class, top_class_count, runner_up = _first_per_group(w, k, c, n_win)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         unannotated_fraction = np.where(n_samples > 0, 1.0 - n_annotated / np.maximum(n_samples, 1), np.nan)
@@ -178,7 +193,7 @@ def window_labels(
 
     # Reasons, from the weakest condition to the strongest, each later rule overwriting the earlier.
     reason = np.full(n_win, LABELLED, dtype=object)
-    won = (n_annotated > 0) & (label_fraction > min_majority)
+    won = (n_annotated > 0) & (label_fraction > min_majority) & (top_class_count > runner_up)
     reason[~won] = MIXED
     pooled_unmapped = won & (top_class == unmapped)
     reason[pooled_unmapped] = ann_reason[top_ann[pooled_unmapped]]
