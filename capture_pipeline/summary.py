@@ -144,7 +144,7 @@ def _calibration_section(coef: CalibrationCoefficients) -> dict:
 
 def _coverage(hours_by_hour):
     """Hours per hour of the day (list of 24) and how many hours of the day have any."""
-    hours = [round(float(h), 4) for h in hours_by_hour]
+    hours = [round(float(h), 6) for h in hours_by_hour]
     return hours, int(sum(h > 0 for h in hours))
 
 
@@ -213,7 +213,7 @@ def _wear_section(recording, features, options) -> dict:
         }
     )
     for d, day in enumerate(DAYS):
-        keys[f"wearTime-{day}(hrs)"] = round(float(wear_by_day[d]), 4)
+        keys[f"wearTime-{day}(hrs)"] = round(float(wear_by_day[d]), 6)
     return keys
 
 

@@ -1,0 +1,146 @@
+"""Non-wear detection (capture_pipeline.nonwear) on a simulated week of 30-s windows.
+
+The week has active days (window SDs of 20-300 mg), nights of sleep (SDs of 3-9 mg, but a small movement of
+20-60 mg every 5-55 minutes, as people turn in bed), and inserted non-wear episodes where the device lies on a
+table (SD 1-3 mg, its noise floor). The non-wear rule must find exactly the inserted episodes.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from capture_pipeline.nonwear import apply_nonwear, detect_nonwear, nonwear_episodes
+
+EPOCH_NS = 30_000_000_000
+START = np.datetime64("2019-03-04T00:00:00", "ns")  # a Monday
+PER_DAY = 2880
+
+
+def simulated_week(seed=0):
+    """Features table of 7 days and the true non-wear mask."""
+    rng = np.random.default_rng(seed)
+    n = 7 * PER_DAY
+    time = START + np.arange(n) * np.timedelta64(30, "s")
+    hour = (np.arange(n) % PER_DAY) / 120.0
+    sd = np.exp(rng.uniform(np.log(0.02), np.log(0.3), size=(n, 3)))  # awake
+    night = (hour >= 23) | (hour < 7)
+    sd[night] = rng.uniform(0.003, 0.009, size=(night.sum(), 3))
+    # small movements in sleep: one window above threshold every 5-55 minutes
+    idx = np.flatnonzero(night)
+    k = 0
+    while k < len(idx):
+        k += rng.integers(10, 110)
+        if k < len(idx):
+            sd[idx[k], rng.integers(3)] = rng.uniform(0.02, 0.06)
+    truth = np.zeros(n, bool)
+    # (day, hour, minutes): 2 h at lunch, 5 h in an afternoon, 61 minutes (just long enough), a 50-min shower
+    # break that is too short
+    for day, h, minutes in [(0, 12.0, 120), (2, 14.5, 300), (4, 9.25, 61), (5, 18.0, 90)]:
+        first = day * PER_DAY + int(h * 120)
+        truth[first : first + minutes * 2] = True
+    short = 6 * PER_DAY + 10 * 120
+    sd[truth] = rng.uniform(0.001, 0.003, size=(truth.sum(), 3))
+    sd[short : short + 100] = rng.uniform(0.001, 0.003, size=(100, 3))
+    features = pd.DataFrame(
+        {
+            "time": time,
+            "enmoTrunc": rng.uniform(0, 0.1, n),
+            "xMean": rng.uniform(-1, 1, n),
+            "xStd": sd[:, 0],
+            "yStd": sd[:, 1],
+            "zStd": sd[:, 2],
+            "temp": rng.uniform(20, 30, n),
+            "samples": np.full(n, 3000),
+            "clipsBeforeCalibr": np.zeros(n, np.int64),
+        }
+    )
+    return features, truth
+
+
+@pytest.fixture(scope="module")
+def week():
+    return simulated_week()
+
+
+def test_inserted_episodes_found_exactly_and_sleep_not_flagged(week):
+    features, truth = week
+    flags = detect_nonwear(features)
+    # every inserted episode is found with its boundaries within one window (here: exactly), nothing else
+    starts = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(int)])) == 1)
+    true_starts = np.flatnonzero(np.diff(np.concatenate([[0], truth.astype(int)])) == 1)
+    assert len(starts) == len(true_starts) == 4
+    assert np.all(np.abs(starts - true_starts) <= 1)
+    np.testing.assert_array_equal(flags, truth)  # here even exactly
+    hours = (np.arange(len(flags)) % PER_DAY) / 120.0
+    night = (hours >= 23) | (hours < 7)
+    assert not flags[night].any()  # seven nights of sleep with small movements: none flagged
+
+
+def test_threshold_is_strictly_more_than_60_minutes():
+    # a run of k still windows spans (k-1)*30 s between first and last window start; > 60 min needs k >= 122
+    for k, expected in [(121, False), (122, True)]:
+        sd = np.full(k + 20, 0.05)
+        sd[10 : 10 + k] = 0.002
+        f = pd.DataFrame({"time": START + np.arange(k + 20) * np.timedelta64(30, "s"),
+                          "xStd": sd, "yStd": sd, "zStd": sd})  # fmt: skip
+        flags = detect_nonwear(f)
+        assert flags.sum() == (k if expected else 0)
+        assert flags[10 : 10 + k].all() == expected
+    # configurable
+    assert detect_nonwear(f, min_minutes=30).sum() == 122
+
+
+def test_one_axis_above_threshold_or_missing_breaks_the_run():
+    n = 400
+    sd = np.full((n, 3), 0.002)
+    sd[150, 1] = 0.013  # not < 13 mg: breaks
+    sd[300, 2] = np.nan  # missing: breaks
+    f = pd.DataFrame({"time": START + np.arange(n) * np.timedelta64(30, "s"),
+                      "xStd": sd[:, 0], "yStd": sd[:, 1], "zStd": sd[:, 2]})  # fmt: skip
+    flags = detect_nonwear(f)
+    # runs: 0-149 (150 windows, flagged), 151-299 (149, flagged), 301-399 (99 windows = 49.5 min, not flagged)
+    np.testing.assert_array_equal(np.flatnonzero(flags), np.r_[0:150, 151:300])
+
+
+def test_rows_in_any_order_and_datetime_index(week):
+    features, truth = week
+    perm = np.random.default_rng(1).permutation(len(features))
+    shuffled = features.iloc[perm]
+    np.testing.assert_array_equal(detect_nonwear(shuffled), truth[perm])
+    indexed = features.set_index("time")
+    np.testing.assert_array_equal(detect_nonwear(indexed), truth)
+
+
+def test_gap_between_still_runs_counts_as_in_reference():
+    # 40 still windows, a 2-h recording gap (no rows), 40 still windows: adjacent rows, 20 min + 2 h > 60 min
+    t = np.concatenate([np.arange(40), 40 + 240 + np.arange(40)]) * np.timedelta64(30, "s") + START
+    sd = np.full(80, 0.002)
+    f = pd.DataFrame({"time": t, "xStd": sd, "yStd": sd, "zStd": sd})
+    assert detect_nonwear(f).all()
+
+
+def test_apply_sets_features_nan_and_keeps_qc(week):
+    features, truth = week
+    out = apply_nonwear(features)
+    assert out["nonwear"].dtype == bool and (out["nonwear"].to_numpy() == truth).all()
+    assert len(out) == len(features)  # rows are never dropped
+    for col in ("enmoTrunc", "xMean", "xStd", "temp"):
+        assert out.loc[truth, col].isna().all()
+        np.testing.assert_array_equal(out.loc[~truth, col], features.loc[~truth, col])
+    # time and QC counts keep their values
+    assert (out["time"] == features["time"]).all()
+    assert (out.loc[truth, "samples"] == 3000).all() and out["clipsBeforeCalibr"].dtype == np.int64
+    kept = apply_nonwear(features, keep=True)
+    assert (kept["nonwear"].to_numpy() == truth).all()
+    pd.testing.assert_frame_equal(kept.drop(columns="nonwear"), features)
+    assert features.columns.tolist()[-1] == "clipsBeforeCalibr"  # input untouched
+
+
+def test_episode_table(week):
+    features, truth = week
+    ep = nonwear_episodes(features, truth)
+    assert ep["windows"].tolist() == [240, 600, 122, 180]
+    assert ep["duration_min"].tolist() == [120.0, 300.0, 61.0, 90.0]
+    assert ep["start"].iloc[0] == pd.Timestamp("2019-03-04 12:00:00")
+    assert ep["end"].iloc[0] == pd.Timestamp("2019-03-04 13:59:30")
+    assert ((ep[["xStdMean", "yStdMean", "zStdMean"]] > 0.001) & (ep[["xStdMean", "yStdMean", "zStdMean"]] < 0.003)).all().all()
