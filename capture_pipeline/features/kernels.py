@@ -1,0 +1,319 @@
+"""Per-window time-domain statistics, as Numba kernels over all windows of a block at once.
+
+Every kernel takes the resampled signal of a block of epochs, ``xyz`` of shape (3, n_epochs, N), and writes its
+features into the matching columns of a float64 feature matrix of shape (n_epochs, 126) (order of
+`columns.FEATURE_COLUMNS`). The arithmetic follows the reference's Java code (spec `features.md` §4-5) in the same
+operation order where that changes the last bits, e.g. the moving-average weight ``1 - 0.9`` (not 0.1) and the
+population-moment correlation formula.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .columns import FEATURE_COLUMNS
+
+_C = {name: i for i, name in enumerate(FEATURE_COLUMNS)}
+# Column indices as module constants: Numba freezes them into the compiled kernels.
+C_XMEAN, C_XRANGE, C_XSTD, C_XYCOV = _C["xMean"], _C["xRange"], _C["xStd"], _C["xyCov"]
+C_ENMO = _C["enmoTrunc"]
+C_MEAN, C_SD, C_CV, C_MEDIAN, C_MIN, C_MAX, C_P25, C_P75 = (
+    _C["mean"], _C["sd"], _C["coefvariation"], _C["median"], _C["min"], _C["max"], _C["25thp"], _C["75thp"])
+C_AUTOCORR, C_CORRXY, C_CORRXZ, C_CORRYZ = _C["autocorr"], _C["corrxy"], _C["corrxz"], _C["corryz"]
+C_AVGROLL, C_AVGPITCH, C_AVGYAW = _C["avgroll"], _C["avgpitch"], _C["avgyaw"]
+C_SDROLL, C_SDPITCH, C_SDYAW = _C["sdroll"], _C["sdpitch"], _C["sdyaw"]
+C_ROLLG, C_PITCHG, C_YAWG = _C["rollg"], _C["pitchg"], _C["yawg"]
+C_MAD, C_MPD, C_SKEW, C_KURT = _C["MAD"], _C["MPD"], _C["skew"], _C["kurt"]
+
+#: Stuck-axis rule of the reference (§3.8): an axis with zero std and |mean| above this (g) is a data error.
+STUCK_MEAN_G = 1.5
+
+# The reference's exponential-moving-average weight: `x = 0.9; (1 - x)`, which is 0.09999999999999998, not 0.1.
+_EMA_KEEP = 0.9
+_EMA_NEW = 1.0 - 0.9
+
+
+# --- atan2 ------------------------------------------------------------------------------------------------------
+# math.atan2 is a libm call that LLVM cannot vectorise (no SVML here), and the 3 x 3000 angles per window are the
+# single most expensive part of the San Diego features. `atan2_fast` is a branch-free Cephes-style atan2 (rational
+# approximation on |r| <= tan(pi/8) after the usual range reductions), accurate to a few ulp, which LLVM does
+# vectorise. `tests/test_features_kernels.py` checks it against numpy.arctan2, signed zeros included.
+_P0, _P1, _P2, _P3, _P4 = (-8.750608600031904122785e-01, -1.615753718733365076637e01,
+                           -7.500855792314704667340e01, -1.228866684490136173410e02,
+                           -6.485021904942025371773e01)
+_Q0, _Q1, _Q2, _Q3, _Q4 = (2.485846490142306297962e01, 1.650270098316988542046e02,
+                           4.328810604912902668951e02, 4.853903996359136964868e02,
+                           1.945506571482613964425e02)
+_MOREBITS = 6.123233995736765886130e-17
+_PI = math.pi
+_PIO2 = math.pi / 2.0
+_PIO4 = math.pi / 4.0
+_REDUCE_ABOVE = 0.66  # Cephes' switch to atan(r) = pi/4 + atan((r-1)/(r+1))
+
+
+@numba.njit(inline="always", cache=True)
+def atan2_fast(y, x):
+    """``atan2(y, x)`` in double precision (within a few ulp of libm), branch-free so that loops vectorise."""
+    ax = abs(x)
+    ay = abs(y)
+    big = max(ax, ay)
+    small = min(ax, ay)
+    r = small / big if big > 0.0 else 0.0  # in [0, 1]
+    # Cephes atan range reduction, restricted to r <= 1 (the r > tan(3 pi/8) branch cannot occur).
+    hi = r > _REDUCE_ABOVE
+    u = (r - 1.0) / (r + 1.0) if hi else r
+    base = _PIO4 if hi else 0.0
+    extra = 0.5 * _MOREBITS if hi else 0.0
+    z = u * u
+    p = (((_P0 * z + _P1) * z + _P2) * z + _P3) * z + _P4
+    q = ((((z + _Q0) * z + _Q1) * z + _Q2) * z + _Q3) * z + _Q4
+    a = base + ((u * (z * p / q) + u) + extra)
+    a = _PIO2 - a if ay > ax else a
+    # x < 0 (including -0.0) reflects to the left half-plane; the sign of y gives the sign of the result.
+    a = _PI - a if math.copysign(1.0, x) < 0.0 else a
+    return math.copysign(a, y)
+
+
+@numba.njit(inline="always", cache=True)
+def _mean_std_pop(v):
+    n = v.shape[0]
+    s = 0.0
+    for i in range(n):
+        s += v[i]
+    m = s / n
+    q = 0.0
+    for i in range(n):
+        d = v[i] - m
+        q += d * d
+    return m, math.sqrt(q / n)
+
+
+@numba.njit(inline="always", cache=True)
+def _correlation(a, b, lag):
+    """Reference `Correlation(a, b, lag)`: population-moment Pearson correlation of a[:-lag] with b[lag:]."""
+    nmax = a.shape[0]
+    n = nmax - lag
+    sx = 0.0
+    sy = 0.0
+    sxx = 0.0
+    syy = 0.0
+    sxy = 0.0
+    for i in range(lag, nmax):
+        x = a[i - lag]
+        y = b[i]
+        sx += x
+        sy += y
+        sxx += x * x
+        syy += y * y
+        sxy += x * y
+    cov = sxy / n - sx * sy / n / n
+    sigmax = math.sqrt(sxx / n - sx * sx / n / n)
+    sigmay = math.sqrt(syy / n - sy * sy / n / n)
+    return cov / sigmax / sigmay
+
+
+@numba.njit(inline="always", cache=True)
+def _quantile_r7(sorted_v, p):
+    n = sorted_v.shape[0]
+    h = p * (n - 1) + 1
+    if h <= 1.0:
+        return sorted_v[0]
+    if h >= n:
+        return sorted_v[n - 1]
+    hf = int(math.floor(h))
+    lo = sorted_v[hf - 1]
+    return lo + (h - hf) * (sorted_v[hf] - lo)
+
+
+@numba.njit(inline="always", cache=True)
+def _angle_mean_std(angles):
+    n = angles.shape[0]
+    s = 0.0
+    for i in range(n):
+        s += angles[i]
+    m = s / n
+    q = 0.0
+    for i in range(n):
+        d = angles[i] - m
+        q += d * d
+    return m, math.sqrt(q / (n - 1))
+
+
+@numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def time_domain_features(xyz, fs, out, enmo, vm_sd, stuck):
+    """Features #2-13 (axis means, ranges, std, covariances), #15-35 (San Diego statistics) and #56-59 (MAD, MPD,
+    skew, kurt) of every window; also the per-sample series the later stages need.
+
+    Parameters
+    ----------
+    xyz : numpy.ndarray of float64, shape (3, n_epochs, N)
+        Resampled, calibrated x, y, z in g.
+    fs : int
+        The resampled rate in Hz: the autocorrelation lag and the moving-average warm-up, in samples.
+    out : numpy.ndarray of float64, shape (n_epochs, 126)
+        Feature matrix; the columns above are written.
+    enmo : numpy.ndarray of float64, shape (n_epochs, N)
+        Receives VM − 1 (unfiltered, signed).
+    vm_sd : numpy.ndarray of float64, shape (n_epochs, N)
+        Receives v, the vector magnitude after subtracting the epoch's mean gravity estimate.
+    stuck : numpy.ndarray of int64, shape (n_epochs,)
+        Receives the number of stuck axes (std == 0 and |mean| > 1.5 g), which the reference adds to dataErrors.
+    """
+    n_ep = xyz.shape[1]
+    n = xyz.shape[2]
+    g_start = fs - 1  # the reference discards the first Fs-1 moving-average values
+    for e in numba.prange(n_ep):
+        x = xyz[0, e]
+        y = xyz[1, e]
+        z = xyz[2, e]
+        # --- per-axis summaries (#2-13) -----------------------------------------------------------------------
+        means = np.empty(3)
+        n_stuck = 0
+        for a in range(3):
+            s = xyz[a, e]
+            tot = 0.0
+            lo = np.inf
+            hi = -np.inf
+            for i in range(n):
+                tot += s[i]
+                lo = min(lo, s[i])
+                hi = max(hi, s[i])
+            m = tot / n
+            q = 0.0
+            for i in range(n):
+                d = s[i] - m
+                q += d * d
+            sd = math.sqrt(q / n)
+            means[a] = m
+            out[e, C_XMEAN + a] = m
+            out[e, C_XRANGE + a] = hi - lo
+            out[e, C_XSTD + a] = sd
+            if sd == 0.0 and (m < -STUCK_MEAN_G or m > STUCK_MEAN_G):
+                n_stuck += 1
+        stuck[e] = n_stuck
+        cxy = 0.0
+        cxz = 0.0
+        cyz = 0.0
+        for i in range(n):
+            dx = x[i] - means[0]
+            dy = y[i] - means[1]
+            dz = z[i] - means[2]
+            cxy += dx * dy
+            cxz += dx * dz
+            cyz += dy * dz
+        out[e, C_XYCOV] = cxy / (n + 1)  # N+1: as the reference's covariance()
+        out[e, C_XYCOV + 1] = cxz / (n + 1)
+        out[e, C_XYCOV + 2] = cyz / (n + 1)
+
+        # --- VM - 1 and its MAD-type moments (#56-59) -------------------------------------------------------------
+        en = enmo[e]
+        for i in range(n):
+            en[i] = math.sqrt(x[i] * x[i] + y[i] * y[i] + z[i] * z[i]) - 1.0
+        m, sd = _mean_std_pop(en)
+        mad = 0.0
+        mpd = 0.0
+        sk = 0.0
+        ku = 0.0
+        for i in range(n):
+            d = en[i] - m
+            ad = abs(d)
+            mad += ad
+            mpd += ad * math.sqrt(ad)
+            r = d / sd
+            r2 = r * r
+            sk += r2 * r
+            ku += r2 * r2
+        nn = float(n)
+        out[e, C_MAD] = mad / nn
+        out[e, C_MPD] = mpd / nn**1.5
+        out[e, C_SKEW] = sk * (nn / ((nn - 1) * (nn - 2)))
+        out[e, C_KURT] = ku * nn * (nn + 1) / ((nn - 1) * (nn - 2) * (nn - 3) * (nn - 4)) - 3 * (nn - 1) * (nn - 1) / (
+            (nn - 2) * (nn - 3))
+
+        # --- San Diego gravity estimate: mean of an EMA after its warm-up ---------------------------------------
+        gx = _EMA_NEW * x[0]
+        gy = _EMA_NEW * y[0]
+        gz = _EMA_NEW * z[0]
+        sgx = 0.0
+        sgy = 0.0
+        sgz = 0.0
+        for i in range(1, n):
+            gx = gx * _EMA_KEEP + _EMA_NEW * x[i]
+            gy = gy * _EMA_KEEP + _EMA_NEW * y[i]
+            gz = gz * _EMA_KEEP + _EMA_NEW * z[i]
+            if i >= g_start:
+                sgx += gx
+                sgy += gy
+                sgz += gz
+        gn = n - g_start
+        Gx = sgx / gn
+        Gy = sgy / gn
+        Gz = sgz / gn
+
+        # --- v, its distribution (#15-22) and autocorrelation (#23) ---------------------------------------------
+        wx = np.empty(n)
+        wy = np.empty(n)
+        wz = np.empty(n)
+        v = vm_sd[e]
+        for i in range(n):
+            wx[i] = x[i] - Gx
+            wy[i] = y[i] - Gy
+            wz[i] = z[i] - Gz
+            v[i] = math.sqrt(wx[i] * wx[i] + wy[i] * wy[i] + wz[i] * wz[i])
+        tot = 0.0
+        for i in range(n):
+            tot += v[i]
+        vmean = tot / n
+        q = 0.0
+        for i in range(n):
+            d = v[i] - vmean
+            q += d * d
+        vsd = math.sqrt(q / (n - 1))
+        out[e, C_MEAN] = vmean
+        out[e, C_SD] = vsd
+        out[e, C_CV] = vsd / vmean if vmean != 0.0 else 0.0
+        srt = np.sort(v)
+        out[e, C_MEDIAN] = _quantile_r7(srt, 0.5)
+        out[e, C_MIN] = _quantile_r7(srt, 0.0)
+        out[e, C_MAX] = _quantile_r7(srt, 1.0)
+        out[e, C_P25] = _quantile_r7(srt, 0.25)
+        out[e, C_P75] = _quantile_r7(srt, 0.75)
+        out[e, C_AUTOCORR] = _correlation(v, v, fs)
+        out[e, C_CORRXY] = _correlation(wx, wy, 0)
+        out[e, C_CORRXZ] = _correlation(wx, wz, 0)
+        out[e, C_CORRYZ] = _correlation(wy, wz, 0)
+
+        # --- orientation angles (#27-35) -------------------------------------------------------------------------
+        # Reuse wx, wy, wz's buffers would alias; the angles get their own (vectorisable) loops.
+        roll = np.empty(n)
+        pitch = np.empty(n)
+        yaw = np.empty(n)
+        for i in range(n):
+            roll[i] = atan2_fast(wy[i], wz[i])
+            pitch[i] = atan2_fast(wz[i], wx[i])
+            yaw[i] = atan2_fast(wy[i], wx[i])
+        out[e, C_AVGROLL], out[e, C_SDROLL] = _angle_mean_std(roll)
+        out[e, C_AVGPITCH], out[e, C_SDPITCH] = _angle_mean_std(pitch)
+        out[e, C_AVGYAW], out[e, C_SDYAW] = _angle_mean_std(yaw)
+        out[e, C_ROLLG] = math.atan2(Gy, Gz)
+        out[e, C_PITCHG] = math.atan2(Gz, Gx)
+        out[e, C_YAWG] = math.atan2(Gy, Gx)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def truncate_and_mean(filtered, out):
+    """Truncate the filtered VM − 1 at 0 in place (the reference's `trunc`) and write its mean, enmoTrunc (#1)."""
+    n_ep, n = filtered.shape
+    for e in numba.prange(n_ep):
+        s = 0.0
+        row = filtered[e]
+        for i in range(n):
+            v = row[i]
+            if v < 0.0:
+                v = 0.0
+            row[i] = v
+            s += v
+        out[e, C_ENMO] = s / n
