@@ -24,7 +24,7 @@ from .mapping import (
 )
 from .splits import PAPER_COUNTS, PRESETS, ROLES, Split, make_split, participants_from, read_split, write_split
 from .training import EvaluationData, TrainingData, class_balance, evaluation_dataset, training_dataset
-from .windows import LABEL_COLUMNS, MIXED, NO_SAMPLES, recording_window_labels, window_labels
+from .windows import LABEL_COLUMNS, MIXED, NO_SAMPLES, label_features, recording_window_labels, window_labels
 
 __all__ = [
     "ParsedAnnotation",
@@ -49,6 +49,7 @@ __all__ = [
     "LABEL_COLUMNS",
     "window_labels",
     "recording_window_labels",
+    "label_features",
     "ROLES",
     "PAPER_COUNTS",
     "PRESETS",

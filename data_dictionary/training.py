@@ -21,6 +21,8 @@ from .windows import LABEL_COLUMNS
 
 #: Columns never used as features by default, besides `LABEL_COLUMNS`.
 ID_COLUMNS = ("participant", "time")
+#: Per-window quality-control counts of the feature tables (features spec section 7): not features.
+QC_COLUMNS = ("samples", "dataErrors", "clipsBeforeCalibr", "clipsAfterCalibr", "rawSamples")
 #: What to do with the windows of labelled participants that have no class.
 UNMAPPED_POLICIES = ("unlabelled", "drop")
 
@@ -83,14 +85,14 @@ class EvaluationData:
 
 
 def feature_columns_of(windows: pd.DataFrame, participant_column: str = "participant") -> tuple:
-    """The feature columns of a window table: every column but the ids and the label columns.
+    """The feature columns of a window table: every column but the ids, the QC counts and the label columns.
 
     Raises
     ------
     InputError
         A remaining column is not numeric (pass ``feature_columns`` explicitly then).
     """
-    skip = set(LABEL_COLUMNS) | set(ID_COLUMNS) | {participant_column}
+    skip = set(LABEL_COLUMNS) | set(ID_COLUMNS) | set(QC_COLUMNS) | {participant_column}
     cols = [c for c in windows.columns if c not in skip]
     bad = [c for c in cols if not pd.api.types.is_numeric_dtype(windows[c]) or pd.api.types.is_bool_dtype(windows[c])]
     if bad:
@@ -144,7 +146,8 @@ def training_dataset(
     split : Split
         The participant split (`make_split` or `read_split`).
     feature_columns : sequence of str, optional
-        Default: all columns but ``participant``, ``time`` and the `window_labels` columns (all must be numeric).
+        Default: all columns but ``participant``, ``time``, the QC counts (`QC_COLUMNS`) and the `window_labels`
+        columns (all must be numeric).
     classes : sequence of str, optional
         The classes whose labels training may see. Default: those occurring among labelled participants. Labelled
         windows of any other class are treated as unmapped (their label stays hidden), which is how classes are

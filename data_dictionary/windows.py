@@ -105,9 +105,10 @@ def window_labels(
     annotations : array-like of str or None, shape (n,)
         Annotation string per sample, None/NaN/"" where unannotated (``Recording.extra['annotation']``).
     window_starts : array-like of int64 ns or datetime64, shape (w,)
-        Window start times, strictly increasing (the ``time`` column of a feature table).
+        Window start times (the ``time`` column of a feature table), in any order but at least ``window_length``
+        apart.
     window_length : str or pandas.Timedelta or int, default "30s"
-        Window duration (an int is nanoseconds). Consecutive starts must be at least this far apart.
+        Window duration (an int is nanoseconds).
     mapping : None, str, os.PathLike or LabelMapping
         Annotation -> class mapping (see `get_mapping`); default the seed paper's CPA classes.
     min_majority : float, default 0.5
@@ -153,8 +154,11 @@ def window_labels(
         raise InputError(None, f"max_unannotated must be in [0, 1], got {max_unannotated}")
     if t.size > 1 and np.any(np.diff(t) < 0):
         raise InputError(None, "sample times are not in order; sort the recording first")
+    # Feature tables are normally in time order, but need not be: work on sorted starts, answer in the given order.
+    order = np.argsort(starts, kind="stable")
+    starts = starts[order]
     if starts.size > 1 and np.any(np.diff(starts) < length):
-        raise InputError(None, "window starts must increase by at least the window length (windows overlap)")
+        raise InputError(None, "window starts must be at least the window length apart (windows overlap or repeat)")
     n_win = starts.size
 
     # Window of each sample (-1: before the first window or in a gap after a window's end).
@@ -213,7 +217,7 @@ def window_labels(
     annotation[has_ann] = np.array(uniques + [None], dtype=object)[top_ann[has_ann]]
     cpa_code = pd.array(ann_code[top_ann], dtype="Int64")  # top_ann == -1 picks the trailing -1
     cpa_code[cpa_code < 0] = pd.NA
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "time": starts.view("datetime64[ns]"),
             "n_samples": n_samples.astype(np.int64),
@@ -226,6 +230,11 @@ def window_labels(
             "reason": reason,
         }
     )
+    if np.any(order != np.arange(n_win)):
+        rank = np.empty_like(order)
+        rank[order] = np.arange(n_win)
+        table = table.iloc[rank].reset_index(drop=True)
+    return table
 
 
 def recording_window_labels(recording, window_starts, **kwargs) -> pd.DataFrame:
@@ -234,10 +243,55 @@ def recording_window_labels(recording, window_starts, **kwargs) -> pd.DataFrame:
     Raises
     ------
     InputError
-        The recording has no per-sample annotations.
+        The recording has no per-sample annotations, or `window_labels` rejects the inputs (the message then
+        names the recording's file).
     """
     if "annotation" not in recording.extra:
         raise InputError(
             recording.meta.get("path"), "the recording has no 'annotation' column, so its windows cannot be labelled"
         )
-    return window_labels(recording.time, recording.extra["annotation"], window_starts, **kwargs)
+    try:
+        return window_labels(recording.time, recording.extra["annotation"], window_starts, **kwargs)
+    except InputError as exc:
+        if exc.path is None and recording.meta.get("path"):
+            raise InputError(recording.meta["path"], exc.problem) from exc
+        raise
+
+
+def label_features(features: pd.DataFrame, recording, participant=None, **kwargs) -> pd.DataFrame:
+    """A feature table with the window-label columns of its recording appended.
+
+    Parameters
+    ----------
+    features : pandas.DataFrame
+        One row per window with a ``time`` column of window starts (as the feature extractor writes it).
+    recording : capture_pipeline.Recording
+        The recording the features come from, with ``extra['annotation']``.
+    participant : str, optional
+        Inserted as a first ``participant`` column (as `training_dataset` expects).
+    **kwargs
+        Passed to `window_labels` (``mapping``, ``min_majority``, ``max_unannotated``, ``window_length``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``features`` (same rows, same order, fresh index) plus the `LABEL_COLUMNS`.
+
+    Raises
+    ------
+    InputError
+        No ``time`` column, or the table already has a column of the same name as a label column.
+    """
+    path = recording.meta.get("path")
+    if "time" not in features.columns:
+        raise InputError(path, "the feature table has no 'time' column of window starts")
+    clash = [c for c in (*LABEL_COLUMNS, "participant") if c in features.columns]
+    if clash and not (clash == ["participant"] and participant is None):
+        raise InputError(path, f"the feature table already has column(s) {clash}")
+    labels = recording_window_labels(recording, features["time"], **kwargs)
+    out = features.reset_index(drop=True).copy()
+    for col in LABEL_COLUMNS:
+        out[col] = labels[col]  # both have a fresh 0..n-1 index
+    if participant is not None:
+        out.insert(0, "participant", str(participant))
+    return out

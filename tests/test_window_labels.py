@@ -148,6 +148,27 @@ def test_recording_window_labels():
         dd.recording_window_labels(rec, starts)
 
 
+def test_label_features_appends_the_label_columns():
+    t, starts = grid(3)
+    ann = fill(t.size, [(300, SLEEP), (300, DRIVE), (300, OFFICE)])
+    rec = Recording(time=t, xyz=np.zeros((t.size, 3), np.float32), fs=10.0, meta={"path": "P007.csv.gz"},
+                    extra={"annotation": ann})
+    # A feature table whose rows are not in time order and whose index is not 0..n-1.
+    feats = pd.DataFrame({"time": starts.view("datetime64[ns]")[[2, 0, 1]], "enmoTrunc": [0.3, 0.1, 0.2]},
+                         index=[10, 11, 12])
+    out = dd.label_features(feats, rec, participant="P007")
+    assert list(out.columns) == ["participant", "time", "enmoTrunc", *dd.LABEL_COLUMNS]
+    assert out["participant"].tolist() == ["P007"] * 3
+    assert out["enmoTrunc"].tolist() == [0.3, 0.1, 0.2]
+    assert [None if pd.isna(x) else x for x in out["label"]] == [None, "Sleep", "Driving"]
+    assert out["cpa_code"].tolist() == [11580, 7030, 16010]
+    assert out["cpa_code"].dtype == "Int64"
+    with pytest.raises(InputError, match="P007.csv.gz.*already has column"):
+        dd.label_features(out, rec)
+    with pytest.raises(InputError, match="no 'time' column"):
+        dd.label_features(feats.drop(columns="time"), rec)
+
+
 def reference_labels(t, ann, starts, length, mapping, min_majority, max_unannotated):
     """Slow, obvious implementation of the rules in the window_labels docstring."""
     first_seen = {}
@@ -204,3 +225,8 @@ def test_matches_a_brute_force_reference_on_random_recordings(seed):
                for l, c, r in zip(out["label"], out["cpa_code"], out["reason"])]
         assert got == ref
         assert len({r for _, _, r in ref}) >= 3  # the random data exercises several rules
+    # Window starts in any order give the same rows, in that order.
+    perm = rng.permutation(starts.size)
+    shuffled = dd.window_labels(t, ann, starts[perm], mapping=mapping, min_majority=min_majority,
+                                max_unannotated=max_unannotated)
+    pd.testing.assert_frame_equal(shuffled, out.iloc[perm].reset_index(drop=True))
