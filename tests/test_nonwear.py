@@ -144,3 +144,62 @@ def test_episode_table(week):
     assert ep["start"].iloc[0] == pd.Timestamp("2019-03-04 12:00:00")
     assert ep["end"].iloc[0] == pd.Timestamp("2019-03-04 13:59:30")
     assert ((ep[["xStdMean", "yStdMean", "zStdMean"]] > 0.001) & (ep[["xStdMean", "yStdMean", "zStdMean"]] < 0.003)).all().all()
+
+
+def raw_day_part(seed=0):
+    """5 h of raw 100-Hz AX3-like samples (1/256-g steps): awake, 90 min on a table, awake, 2 h asleep.
+
+    Returns the recording and the (start, end) seconds of the non-wear interval and of the sleep.
+    """
+    from capture_pipeline.recording import Recording
+
+    fs, n = 100, 5 * 3600 * 100
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / fs
+    # awake: a slowly wandering arm orientation with a 2-Hz swing
+    angle = np.cumsum(rng.normal(scale=0.01, size=n))
+    u = np.stack([np.sin(angle), 0.6 * np.cos(angle), 0.8 * np.cos(angle)], axis=1)
+    u += 0.15 * np.sin(2 * np.pi * 2 * t)[:, None] * np.array([1.0, 0.3, 0.2])
+    nonwear = (3617.0, 3617.0 + 90 * 60)  # not on a window boundary
+    u[(t >= nonwear[0]) & (t < nonwear[1])] = [0.02, -0.05, -0.998]
+    # asleep: still in one posture, turning over (a 3-s rotation) every 5-40 minutes
+    sleep = (3 * 3600.0, 5 * 3600.0)
+    s = sleep[0]
+    posture = np.array([0.0, 0.0, 1.0])
+    while s < sleep[1]:
+        stop = min(s + rng.uniform(300, 2400), sleep[1])
+        sel = (t >= s) & (t < stop)
+        u[sel] = posture + 0.001 * np.sin(2 * np.pi * 0.25 * t[sel])[:, None]  # breathing
+        turn = (t >= stop) & (t < min(stop + 3, sleep[1]))
+        new = rng.normal(size=3)
+        new /= np.linalg.norm(new)
+        w = np.linspace(0, 1, turn.sum())[:, None]
+        u[turn] = (1 - w) * posture + w * new
+        posture = new
+        s = stop + 3
+    raw = np.round((u + rng.normal(scale=0.002, size=(n, 3))) * 256) / 256
+    rec = Recording(
+        time=np.int64(1_550_000_000_000_000_000) + np.arange(n, dtype=np.int64) * 10_000_000,
+        xyz=raw.astype(np.float32),
+        temperature=np.full(n, 25.0, np.float32),
+        fs=100.0,
+        meta={"range_g": 8},
+    )
+    return rec, nonwear, sleep
+
+
+def test_end_to_end_from_raw_samples():
+    """extract_features → apply_nonwear on raw samples: exactly the windows inside the non-wear interval."""
+    from capture_pipeline.features import extract_features
+
+    rec, (nw0, nw1), (sl0, sl1) = raw_day_part()
+    features = extract_features(rec, calibrate=False)
+    out = apply_nonwear(features)
+    start_s = (features["time"].to_numpy().astype("datetime64[ns]").astype(np.int64) - rec.time[0]) / 1e9
+    inside = (start_s >= nw0) & (start_s + 30 <= nw1)
+    # boundaries within one window: every window wholly inside is flagged, at most one more at each end
+    flags = out["nonwear"].to_numpy()
+    assert flags[inside].all()
+    assert flags.sum() <= inside.sum() + 2 and flags.sum() == 179
+    assert not flags[start_s >= nw1].any()  # two hours of sleep with turns every 5-40 min: not non-wear
+    assert out.loc[flags, "enmoTrunc"].isna().all() and out.loc[~flags, "enmoTrunc"].notna().all()
