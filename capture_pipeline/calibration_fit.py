@@ -277,7 +277,7 @@ def fit_calibration(
     Returns
     -------
     CalibrationCoefficients
-        Its ``info`` dict (JSON-serialisable) holds: ``method``, ``applied`` (whether the coefficients are a fit or
+        Its ``info`` dict (JSON-serialisable) holds: ``method``, ``source`` ('fitted'), ``applied`` (whether the coefficients are a fit or
         the identity), ``reason`` (why not applied, else None), ``too_few_points``, ``good_calibration``,
         ``n_stationary_points``, ``n_windows``, the ``n_rejected_*`` counts, ``error_before_mg``,
         ``error_after_mg`` (with the returned coefficients), ``fit_error_mg`` (of the fit, even if not applied),
@@ -290,6 +290,7 @@ def fit_calibration(
     n = len(axes)
     info = {
         "method": "van Hees et al. 2014 iterative closest point, as biobankAccelerometerAnalysis v2.3.0",
+        "source": "fitted",
         "applied": False,
         "reason": None,
         "too_few_points": n < min_points,
@@ -402,9 +403,7 @@ def resolve_calibration(recording, calibrate=True, calibration=None, **fit_optio
         return CalibrationCoefficients(coef.offset, coef.gain, coef.temp_coef, coef.mean_temp, info=info)
     if not calibrate:
         return CalibrationCoefficients(info={"source": "off", "applied": False, "reason": "calibration switched off"})
-    coef = fit_calibration(recording, **fit_options)
-    coef.info["source"] = "fitted"
-    return coef
+    return fit_calibration(recording, **fit_options)
 
 
 __all__ = [

@@ -142,10 +142,13 @@ def _calibration_section(coef: CalibrationCoefficients) -> dict:
     return out
 
 
-def _coverage(hours_by_hour):
-    """Hours per hour of the day (list of 24) and how many hours of the day have any."""
-    hours = [round(float(h), 6) for h in hours_by_hour]
-    return hours, int(sum(h > 0 for h in hours))
+def _coverage(prefix, hours_by_hour):
+    """Keys ``<prefix>-hourOfDay<h>-(hrs)`` (h = 0..23, as the reference names them) and how many hours of the
+    day have any time at all. ``hours_by_hour`` None gives null values."""
+    if hours_by_hour is None:
+        return {f"{prefix}-hourOfDay{h}-(hrs)": None for h in range(24)}, None
+    hours = [round(float(v), 6) for v in hours_by_hour]
+    return {f"{prefix}-hourOfDay{h}-(hrs)": v for h, v in enumerate(hours)}, int(sum(v > 0 for v in hours))
 
 
 def _wear_section(recording, features, options) -> dict:
@@ -155,20 +158,21 @@ def _wear_section(recording, features, options) -> dict:
     # data coverage per hour of the day, from the samples themselves
     gap_factor = float(options.get("gap_factor", 2.0))
     data_s = _seconds_by_hour(recording.time, gap_factor * 1e9 / float(recording.fs)) if len(recording) else np.zeros(24)
-    data_hours, data_diurnal = _coverage(data_s / 3600.0)
+    data_hours, data_diurnal = _coverage("dataTime", data_s / 3600.0)
     keys["dataTime-overall(days)"] = _round(float(data_s.sum()) / 86400.0, 6)
-    keys["dataTime-hourOfDay(hrs)"] = data_hours
+    keys.update(data_hours)
     keys["dataTime-diurnalHrs"] = data_diurnal
     keys["quality-all24HoursCovered(data)"] = data_diurnal == 24
 
     wear_keys = [
         "features-windows", "features-epochPeriod(s)", "features-windowsWithMissingValues",
         "wearTime-numNonWearEpisodes(>1hr)", "wearTime-nonWearEpisodes", "wearTime-overall(days)",
-        "nonWearTime-overall(days)", "wearTime-hourOfDay(hrs)", "wearTime-diurnalHrs", "wearTime-diurnalMins",
+        "nonWearTime-overall(days)", "wearTime-diurnalHrs", "wearTime-diurnalMins",
         "quality-all24HoursCovered(wear)", "quality-goodWearTime",
     ] + [f"wearTime-{d}(hrs)" for d in DAYS]  # fmt: skip
     if features is None:
         keys.update({k: None for k in wear_keys})
+        keys.update(_coverage("wearTime", None)[0])
         return keys
 
     epoch_s = float(options.get("epoch_s", 30.0))
@@ -191,7 +195,7 @@ def _wear_section(recording, features, options) -> dict:
     wear_by_day = np.bincount(weekday[wear], minlength=7) * window_h
     minute_of_day = (times // 60_000_000_000) % 1440
     episodes = nonwear_episodes(features, flags, epoch_s=epoch_s)
-    wear_hours, wear_diurnal = _coverage(wear_by_hour)
+    wear_hours, wear_diurnal = _coverage("wearTime", wear_by_hour)
     wear_days = wear.sum() * epoch_s / 86400.0
     keys.update(
         {
@@ -205,7 +209,6 @@ def _wear_section(recording, features, options) -> dict:
             ],
             "wearTime-overall(days)": _round(wear_days, 6),
             "nonWearTime-overall(days)": _round(flags.sum() * epoch_s / 86400.0, 6),
-            "wearTime-hourOfDay(hrs)": wear_hours,
             "wearTime-diurnalHrs": wear_diurnal,
             "wearTime-diurnalMins": int(len(np.unique(minute_of_day[wear]))),
             "quality-all24HoursCovered(wear)": wear_diurnal == 24,
@@ -214,6 +217,7 @@ def _wear_section(recording, features, options) -> dict:
     )
     for d, day in enumerate(DAYS):
         keys[f"wearTime-{day}(hrs)"] = round(float(wear_by_day[d]), 6)
+    keys.update(wear_hours)
     return keys
 
 
@@ -241,7 +245,7 @@ def summarise(recording, features=None, calibration=None, options=None) -> dict:
         Flat, JSON-serialisable. Groups: ``file-*``, ``device-*``, ``sampleRate-*``, ``samples``, ``blocks*``,
         ``errs-*`` (gaps, backward time steps), ``clips-*`` (per sample from the reader; before/after calibration
         from the features' QC columns), ``calibration-*``, ``dataTime-*`` and ``wearTime-*`` (overall, per day of
-        week, per hour of day as a list of 24), ``quality-*`` flags, ``software-*`` and ``options``.
+        week, per hour of day ``...-hourOfDay<h>-(hrs)``), ``quality-*`` flags, ``software-*`` and ``options``.
     """
     from . import __version__
     from .calibration_fit import resolve_calibration
@@ -304,4 +308,37 @@ def write_summary(path, summary: dict) -> None:
     write_json_atomic(path, summary)
 
 
-__all__ = ["summarise", "write_summary", "summary_path", "write_json_atomic"]
+def collate_summaries(paths):
+    """One table of many ``*.summary.json`` files: one row per file, one column per key.
+
+    Nested values (``options``, ``calibration-fitted``) become dotted columns (``options.calibrate``); list
+    values (corrupt block indices, non-wear episodes) stay lists in their cell.
+
+    Parameters
+    ----------
+    paths : iterable of str or os.PathLike
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    InputError
+        A file cannot be read or is not JSON.
+    """
+    import pandas as pd
+
+    from .errors import InputError
+
+    rows = []
+    for path in paths:
+        try:
+            with open(path) as fh:
+                rows.append(json.load(fh))
+        except (OSError, ValueError) as exc:
+            raise InputError(path, f"cannot read summary: {exc}") from exc
+    return pd.json_normalize(rows, sep=".")
+
+
+__all__ = ["summarise", "write_summary", "summary_path", "write_json_atomic", "collate_summaries"]

@@ -11,7 +11,7 @@ import pytest
 import capture_pipeline
 from capture_pipeline.calibration import CalibrationCoefficients
 from capture_pipeline.recording import Recording
-from capture_pipeline.summary import summarise, summary_path, write_summary
+from capture_pipeline.summary import collate_summaries, summarise, summary_path, write_summary
 
 SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared"
 REAL = SHARED / "data" / "real"
@@ -27,9 +27,13 @@ REQUIRED = [
     "calibration-errsAfter(mg)", "calibration-xOffset(g)", "calibration-zSlope(g)", "calibration-yTemp(C)",
     "calibration-numStaticPoints", "quality-goodCalibration", "quality-calibrationTooFewPoints",
     "wearTime-overall(days)", "nonWearTime-overall(days)", "wearTime-numNonWearEpisodes(>1hr)",
-    "wearTime-hourOfDay(hrs)", "dataTime-hourOfDay(hrs)", "quality-all24HoursCovered(data)",
+    "wearTime-hourOfDay0-(hrs)", "dataTime-hourOfDay23-(hrs)", "quality-all24HoursCovered(data)",
     "quality-all24HoursCovered(wear)", "quality-goodWearTime", "software-version", "options",
 ]  # fmt: skip
+
+def hours_of_day(summary, prefix):
+    return [summary[f"{prefix}-hourOfDay{h}-(hrs)"] for h in range(24)]
+
 
 needs_real = pytest.mark.skipif(not AX3.exists(), reason="../shared/data/real not available")
 
@@ -66,13 +70,13 @@ def test_real_ax3_summary_is_complete_and_correct(ax3, tmp_path):
     assert s["calibration-xOffset(g)"] == 0.0 and s["calibration-zSlope(g)"] == 1.0
     assert s["calibration-numStaticPoints"] <= 18
     # coverage: ~176 s recorded, all in hour 10 of the day; 5 windows of the reference, all worn
-    data_hours = s["dataTime-hourOfDay(hrs)"]
+    data_hours = hours_of_day(s, "dataTime")
     assert len(data_hours) == 24 and data_hours[10] == pytest.approx(17400 / 98.862 / 3600, rel=1e-3)
     assert sum(data_hours) == data_hours[10] and s["dataTime-diurnalHrs"] == 1
     assert s["quality-all24HoursCovered(data)"] is False
     assert s["features-windows"] == 5 and s["wearTime-numNonWearEpisodes(>1hr)"] == 0
     assert s["wearTime-overall(days)"] == pytest.approx(5 * 30 / 86400, abs=1e-6)
-    assert s["nonWearTime-overall(days)"] == 0.0 and s["wearTime-hourOfDay(hrs)"][10] == pytest.approx(2.5 / 60, abs=1e-6)
+    assert s["nonWearTime-overall(days)"] == 0.0 and s["wearTime-hourOfDay10-(hrs)"] == pytest.approx(2.5 / 60, abs=1e-6)
     assert s["wearTime-Tuesday(hrs)"] == pytest.approx(2.5 / 60, abs=1e-4) and s["wearTime-Monday(hrs)"] == 0
     assert s["quality-goodWearTime"] is False
     assert s["software-version"] == capture_pipeline.__version__ and s["options"] == {"calibrate": True}
@@ -82,6 +86,14 @@ def test_real_ax3_summary_is_complete_and_correct(ax3, tmp_path):
     write_summary(out, s)
     assert json.loads(pathlib.Path(out).read_text()) == s
     assert os.listdir(tmp_path) == ["ax3_testfile.summary.json"]
+    # many summaries collate into one table, a row per file
+    other = tmp_path / "other.summary.json"
+    write_summary(other, {**s, "file-name": "other.cwa", "options": {"calibrate": False}})
+    table = collate_summaries([out, other])
+    assert table["file-name"].tolist() == ["ax3_testfile.cwa", "other.cwa"]
+    assert table["options.calibrate"].tolist() == [True, False] and table["device-id"].tolist() == [39434] * 2
+    with pytest.raises(capture_pipeline.InputError, match="cannot read summary"):
+        collate_summaries([tmp_path / "missing.summary.json"])
 
 
 @needs_real
@@ -120,7 +132,8 @@ def test_simulated_week_wear_statistics(tmp_path):
     assert s["wearTime-Sunday(hrs)"] == 24.0
     assert s["wearTime-diurnalHrs"] == 24 and s["quality-all24HoursCovered(wear)"] is True
     assert s["quality-goodWearTime"] is True
-    assert s["dataTime-hourOfDay(hrs)"] == [7.0] * 24 and s["quality-all24HoursCovered(data)"] is True
+    assert hours_of_day(s, "dataTime") == [7.0] * 24 and hours_of_day(s, "wearTime")[12] == 6.0
+    assert hours_of_day(s, "wearTime")[14] == 6.5 and hours_of_day(s, "wearTime")[3] == 7.0 and s["quality-all24HoursCovered(data)"] is True
     assert s["file-firstDay(0=mon,6=sun)"] == 0
     assert s["calibration-xOffset(g)"] == 0.01 and s["calibration-ySlope(g)"] == 0.99
     assert s["calibration-applied"] is True and s["calibration-source"] == "user"
