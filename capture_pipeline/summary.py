@@ -111,6 +111,7 @@ def _file_section(recording) -> dict:
         "errs-timeBackwards": qc.get("time_backwards"),
         "clips-samples": qc.get("clipped_samples"),
         "temperature-available": recording.temperature is not None,
+        "gyro-available": recording.gyro is not None,
     }
 
 

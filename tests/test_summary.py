@@ -110,6 +110,38 @@ def test_real_corrupt_file_summary_reports_blocks_and_gap():
     assert s["calibration-source"] == "fitted"
 
 
+@needs_real
+def test_real_ax6_summary():
+    path = REAL / "ax6_testfile.cwa"
+    s = summarise(capture_pipeline.read(path))
+    # spec/cwa.md §4 header table; 1024-byte header + 512-byte blocks of 40 six-axis samples
+    assert s["device-type"] == "AX6" and s["device-id"] == 6011834 and s["device-sessionId"] == 993
+    assert s["device-firmware"] == 54 and s["gyro-available"] is True and s["temperature-available"] is True
+    blocks = (os.path.getsize(path) - 1024) // 512
+    assert s["blocks"] == blocks == 283 and s["samples"] == 40 * blocks and s["blocks-corrupt"] == 0
+    assert s["sampleRate-measured(Hz)"] == pytest.approx(99.033, abs=0.01)  # cwa.md §7.4
+    assert s["file-startTime"].startswith("2019-12-23T21:04:06") and s["file-firstDay(0=mon,6=sun)"] == 0
+    assert s["quality-calibrationTooFewPoints"] is True and s["calibration-applied"] is False
+
+
+@needs_real
+@pytest.mark.parametrize(
+    "name, start",  # first time stamps of the files: unix 1551178506.0000 and '2019-12-23 21:04:06.690'
+    [("ax3_testfile_unix_timestamps.csv", "2019-02-26T10:55:06.000"),
+     ("ax6_testfile_formatted_timestamps.csv", "2019-12-23T21:04:06.690")],
+)  # fmt: skip
+def test_real_csv_summary(name, start):
+    s = summarise(capture_pipeline.read(REAL / name))
+    for key in REQUIRED:
+        assert key in s, key
+    lines = (REAL / name).read_text().strip().splitlines()
+    assert s["file-format"] == "csv" and s["samples"] == len(lines) == 210
+    assert s["file-startTime"].startswith(start)
+    assert s["blocks"] is None and s["device-id"] is None and s["temperature-available"] is False
+    assert s["sampleRate-measured(Hz)"] == pytest.approx(99, abs=0.3)
+    json.dumps(s, allow_nan=False)
+
+
 def test_simulated_week_wear_statistics(tmp_path):
     from test_nonwear import simulated_week
 
