@@ -210,3 +210,34 @@ def test_resolve_calibration_choices(rotating, tmp_path):
     assert from_file.offset == (0.1, 0.2, 0.3) and from_file.info["source"] == "user"
     fitted = resolve_calibration(rec)
     assert fitted.info["source"] == "fitted" and fitted.info["applied"]
+
+
+def test_empty_recording_is_an_input_error():
+    from capture_pipeline.errors import InputError
+
+    rec = Recording(time=np.zeros(0, np.int64), xyz=np.zeros((0, 3), np.float32), meta={"path": "empty.cwa"})
+    with pytest.raises(InputError, match="empty.cwa: recording has no samples"):
+        fit_calibration(rec)
+
+
+TILED = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared/data/golden/ax3_testfile_tiled_2h.cwa"
+
+
+@pytest.mark.skipif(not TILED.exists(), reason="../shared/data/golden not available")
+def test_real_two_hour_file_has_too_few_points_and_reference_policy_overfits():
+    """The 2-h golden recording (a 3-min file tiled 41 times) is still in one posture for 8 windows only.
+
+    Default: identity, flagged. The reference's policy (fit from > 5 points, apply even without sphere
+    coverage) fits 9 parameters to 8 near-identical points: a perfect, meaningless fit.
+    """
+    import capture_pipeline
+
+    rec = capture_pipeline.read(TILED)
+    coef = fit_calibration(rec)
+    assert coef == IDENTITY and coef.info["too_few_points"] and coef.info["n_stationary_points"] == 8
+    assert coef.info["n_windows"] == 726  # 7260 s of data in 10-s windows
+    assert 0 < coef.info["error_before_mg"] < 20
+    ref = fit_calibration(rec, min_points=6, use_poor_fit=True)
+    assert ref.info["applied"] and not ref.info["good_calibration"]
+    assert ref.info["error_after_mg"] < 1e-6  # overfitted ...
+    assert min(ref.gain) < 0.5  # ... to an absurd gain

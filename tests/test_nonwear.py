@@ -203,3 +203,16 @@ def test_end_to_end_from_raw_samples():
     assert flags.sum() <= inside.sum() + 2 and flags.sum() == 179
     assert not flags[start_s >= nw1].any()  # two hours of sleep with turns every 5-40 min: not non-wear
     assert out.loc[flags, "enmoTrunc"].isna().all() and out.loc[~flags, "enmoTrunc"].notna().all()
+
+
+def test_bad_input_is_reported():
+    from capture_pipeline.errors import InputError
+
+    f = pd.DataFrame({"time": START + np.arange(3) * np.timedelta64(30, "s"), "xStd": [0.0] * 3, "yStd": [0.0] * 3})
+    with pytest.raises(InputError, match="zStd"):
+        detect_nonwear(f)
+    with pytest.raises(InputError, match="no 'time' column"):
+        detect_nonwear(f.drop(columns="time").assign(zStd=0.0))
+    with pytest.raises(ValueError, match="2 flags for 3 windows"):
+        apply_nonwear(f.assign(zStd=0.0), nonwear=[True, False])
+    assert detect_nonwear(f.iloc[:0].assign(zStd=0.0)).shape == (0,)
