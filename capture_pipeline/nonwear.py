@@ -169,14 +169,13 @@ def apply_nonwear(features, nonwear=None, keep=False, keep_columns=KEPT_COLUMNS,
     out = features.copy()
     out["nonwear"] = flags
     if not keep and flags.any():
-        for col in out.columns:
-            if col in keep_columns or col == time_column:
-                continue
+        cols = [c for c in out.columns if c not in keep_columns and c != time_column]
+        for col in cols:  # columns that cannot hold NaN: integers to float, anything else to object
             if not pd.api.types.is_numeric_dtype(out[col]):
                 out[col] = out[col].astype(object)
             elif not pd.api.types.is_float_dtype(out[col]):
                 out[col] = out[col].astype(np.float64)
-            out.loc[flags, col] = np.nan
+        out.loc[flags, cols] = np.nan
     return out
 
 
