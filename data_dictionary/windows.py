@@ -75,6 +75,19 @@ def _first_per_group(group: np.ndarray, value: np.ndarray, count: np.ndarray, n_
     return best_value, best_count, second_count
 
 
+def _run_starts(values: np.ndarray) -> np.ndarray:
+    """Indices where a new run of equal values starts (missing values compare equal to each other)."""
+    if values.size == 0:
+        return np.zeros(0, np.int64)
+    try:
+        change = values[1:] != values[:-1]
+    except TypeError:  # pandas.NA cannot be compared: make every missing marker None (slower, so only here)
+        values = np.where(pd.isna(values), None, values)
+        change = values[1:] != values[:-1]
+    # NaN != NaN starts a run at every NaN sample: still correct (all map to "missing"), only slower.
+    return np.flatnonzero(np.r_[True, change])
+
+
 def _counts_per_window(win: np.ndarray, cat: np.ndarray, n_cat: int):
     """Sample counts of each (window, category) pair present, from run lengths (samples are time-ordered)."""
     key = win * n_cat + cat
@@ -165,11 +178,15 @@ def window_labels(
     win = np.searchsorted(starts, t, side="right") - 1
     inside = win >= 0
     inside[inside] = t[inside] < starts[win[inside]] + length
-    win = win[inside]
-    ann = ann[inside]
+    if not inside.all():  # copying 10 million object references is not free: only when needed
+        win = win[inside]
+        ann = ann[inside]
 
-    # Each distinct string is parsed and classified once.
-    ann_id, uniques = _factorize(ann)
+    # Each distinct string is parsed and classified once. Annotations come in long runs, so only the first value
+    # of each run is hashed (hashing 10 million separate string objects takes seconds).
+    run_start = _run_starts(ann)
+    run_id, uniques = _factorize(ann[run_start])
+    ann_id = np.repeat(run_id, np.diff(np.r_[run_start, ann.size]))
     n_ann = len(uniques)
     classified = [mapping.classify(u) for u in uniques]
     class_names = sorted({c for c, _ in classified if c is not None})

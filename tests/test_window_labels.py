@@ -67,6 +67,17 @@ def test_hand_checked_windows():
     np.testing.assert_allclose(out["annotation_fraction"], [1, 2 / 3, 0.5, 0.4, 1.0, 0.8])
 
 
+def test_all_missing_markers_are_unannotated():
+    t, starts = grid(2)
+    base = fill(t.size, [(100, None), (200, SLEEP), (150, DRIVE), (150, None)])
+    expected = dd.window_labels(t, base, starts)
+    for marker in (float("nan"), pd.NA, ""):
+        other = base.copy()
+        other[[i for i, a in enumerate(base) if a is None][::2]] = marker
+        pd.testing.assert_frame_equal(dd.window_labels(t, other, starts), expected)
+    np.testing.assert_allclose(expected["unannotated_fraction"], [1 / 3, 0.5], rtol=1e-12)
+
+
 def test_thresholds_are_configurable():
     t, starts = grid(2)
     ann = fill(t.size, [(100, None), (200, SLEEP), (200, SLEEP), (100, DRIVE)])
@@ -230,3 +241,28 @@ def test_matches_a_brute_force_reference_on_random_recordings(seed):
     shuffled = dd.window_labels(t, ann, starts[perm], mapping=mapping, min_majority=min_majority,
                                 max_unannotated=max_unannotated)
     pd.testing.assert_frame_equal(shuffled, out.iloc[perm].reset_index(drop=True))
+
+
+def test_end_to_end_from_a_capture24_csv(tmp_path):
+    # A CAPTURE-24-format file (time,x,y,z,annotation at 100 Hz, empty annotation = unannotated) read by the
+    # package's reader; windows anchored at the first sample, as the feature tables are.
+    import gzip
+
+    from capture_pipeline import read
+
+    n = 9000
+    ann = fill(n, [(2000, SLEEP), (1500, ""), (2500, DRIVE), (3000, WALK_NOCODE)])
+    times = pd.date_range("2016-11-13 02:18:00", periods=n, freq="10ms").strftime("%Y-%m-%d %H:%M:%S.%f")
+    path = tmp_path / "P001.csv.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write("time,x,y,z,annotation\n")
+        for tm, a in zip(times, ann):
+            fh.write(f"{tm},-0.38,0.48,-0.79,{a}\n")
+    rec = read(path)
+    starts = rec.time[0] + np.arange(3, dtype=np.int64) * 30 * S
+    out = dd.recording_window_labels(rec, starts)
+    assert out["n_samples"].tolist() == [3000, 3000, 3000]
+    # Window 0: 2000 Sleep + 1000 NA (1/3 unannotated); window 1: 500 NA + 2500 Driving; window 2: no code.
+    assert [None if pd.isna(x) else x for x in out["label"]] == ["Sleep", "Driving", None]
+    assert out["reason"].tolist() == [dd.LABELLED, dd.LABELLED, dd.NO_CPA_CODE]
+    np.testing.assert_allclose(out["unannotated_fraction"], [1 / 3, 1 / 6, 0])
