@@ -33,10 +33,9 @@ def test_packed_codec_exhaustive():
     blocks[:, 30:510] = padded.reshape(n_blocks, 120).view(np.uint8)
     counts = np.full(n_blocks, 120, np.int64)
     xyz = np.empty((n_blocks * 120, 3), np.float32)
-    clipped = np.empty(n_blocks * 120, bool)
     K.decode_samples(blocks, np.arange(n_blocks), np.arange(n_blocks) * 120, counts,
                      np.full(n_blocks, K.PACKED3), np.zeros(n_blocks, np.int64), 8.0, xyz,
-                     np.empty((0, 3), np.float32), clipped)  # fmt: skip
+                     np.empty((0, 3), np.float32))  # fmt: skip
     expect = np.array([[c_unpack(int(v), s) for s in (0, 10, 20)] for v in words]) / 256.0
     assert np.array_equal(xyz[:n], expect)
     # edge values: 0x200 -> -512, 0x1FF -> 511, 0x3FF -> -1 (exponent 0)

@@ -16,6 +16,7 @@ from urllib.parse import unquote_plus
 
 import numpy as np
 
+from .. import memory
 from ..errors import InputError
 from ..recording import Recording
 from . import cwa_kernels as K
@@ -45,6 +46,9 @@ BLOCK_DTYPE = np.dtype(
     ]
 )
 assert BLOCK_DTYPE.itemsize == BLOCK_BYTES
+HEAD_BYTES = 30  # the block fields before the sample payload
+HEAD_DTYPE = np.dtype({name: BLOCK_DTYPE.fields[name] for name in BLOCK_DTYPE.names[:14]})
+CHUNK_BLOCKS = 32768  # 16 MB of blocks read at a time: memory stays bounded and the page cache does the rest
 
 TAG_AX = 0x5841  # "AX" little-endian
 MAX_SAMPLES = {K.PACKED3: 120, K.INT16_3: 80, K.INT16_6: 40, K.INT16_9: 26}
@@ -183,27 +187,65 @@ def parse_header(buf, path=None) -> dict:
     }
 
 
-def _load(path):
-    """The file content as a uint8 array (memory-mapped when not compressed) and whether it was gzipped."""
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
-        try:
-            with gzip.open(path, "rb") as fh:
-                data = fh.read()
-        except (OSError, EOFError) as exc:
-            raise InputError(path, f"gzip stream is corrupt or truncated ({exc})") from exc
-        return np.frombuffer(data, dtype=np.uint8), True
-    if os.path.getsize(path) == 0:
-        raise InputError(path, "file is empty (0 bytes)")
-    return np.memmap(path, dtype=np.uint8, mode="r"), False
+class _BlockSource:
+    """The data blocks of a CWA file, read in bounded chunks (gzip files are decompressed in memory once)."""
+
+    def __init__(self, path):
+        self.path = path
+        with open(path, "rb") as fh:
+            self.compressed = fh.read(2) == b"\x1f\x8b"
+        if self.compressed:
+            try:
+                with gzip.open(path, "rb") as fh:
+                    self.mem = np.frombuffer(fh.read(), dtype=np.uint8)
+            except (OSError, EOFError) as exc:
+                raise InputError(path, f"gzip stream is corrupt or truncated ({exc})") from exc
+            size = len(self.mem)
+            head = self.mem[:HEADER_BYTES].tobytes()
+        else:
+            self.mem = None
+            size = os.path.getsize(path)
+            if size == 0:
+                raise InputError(path, "file is empty (0 bytes)")
+            with open(path, "rb") as fh:
+                head = fh.read(HEADER_BYTES)
+        self.header = parse_header(head, path)
+        self.start = self.header["header_bytes"]
+        self.n_blocks = max(0, (size - self.start) // BLOCK_BYTES)
+        self.trailing = max(0, size - self.start - self.n_blocks * BLOCK_BYTES)
+
+    def chunks(self, lo: int, hi: int):
+        """Yield ``(first_block, uint8 array (k, 512))`` covering data blocks ``lo:hi``."""
+        if self.mem is not None:
+            for b0 in range(lo, hi, CHUNK_BLOCKS):
+                b1 = min(hi, b0 + CHUNK_BLOCKS)
+                yield b0, self.mem[self.start + b0 * BLOCK_BYTES : self.start + b1 * BLOCK_BYTES].reshape(-1, BLOCK_BYTES)
+            return
+        buf = np.empty((min(CHUNK_BLOCKS, max(hi - lo, 1)), BLOCK_BYTES), dtype=np.uint8)
+        with open(self.path, "rb") as fh:
+            fh.seek(self.start + lo * BLOCK_BYTES)
+            for b0 in range(lo, hi, CHUNK_BLOCKS):
+                k = min(hi, b0 + CHUNK_BLOCKS) - b0
+                got = fh.readinto(memoryview(buf[:k]).cast("B"))
+                if got != k * BLOCK_BYTES:
+                    raise InputError(self.path, "file changed size while being read")
+                yield b0, buf[:k]
+
+    def heads_and_checksums(self):
+        """Every block's 30 header bytes (as HEAD_DTYPE records) and whether its checksum holds."""
+        heads = np.empty((self.n_blocks, HEAD_BYTES), dtype=np.uint8)
+        ok = np.empty(self.n_blocks, dtype=bool)
+        for b0, arr in self.chunks(0, self.n_blocks):
+            heads[b0 : b0 + len(arr)] = arr[:, :HEAD_BYTES]
+            ok[b0 : b0 + len(arr)] = K.block_checksums_ok(arr.view("<u2"))
+        return heads.view(HEAD_DTYPE).reshape(-1), ok
 
 
 @dataclass
 class BlockTable:
     """Per-block facts of a CWA file, computed for all blocks at once."""
 
-    fields: np.ndarray  # structured BLOCK_DTYPE view of every data block
+    fields: np.ndarray  # HEAD_DTYPE records: the header fields of every data block
     valid: np.ndarray  # bool: usable block
     reasons: dict  # reason -> bool mask of blocks failing that check
     count: np.ndarray  # int64 samples per block (0 where invalid)
@@ -213,14 +255,19 @@ class BlockTable:
     rel_anchor: np.ndarray  # int64 anchor index relative to the block's first sample (shim undone)
 
 
-def block_table(blocks: np.ndarray) -> BlockTable:
+def block_table(f: np.ndarray, checksum_ok: np.ndarray) -> BlockTable:
     """Validate every data block and decode its time anchor (cwa.md §7.2, §8).
 
+    Parameters
+    ----------
+    f : HEAD_DTYPE records
+        The header fields of every block.
+    checksum_ok : bool array
+        Whether each block's 16-bit word sum is 0.
+
     A block is valid when its tag is "AX" with packetLength 508, its layout is known, its sample count fits,
-    its 16-bit word sum is 0 (not checked for the very old rate-code-0 format) and its timestamp decodes.
+    its checksum holds (not checked for the very old rate-code-0 format) and its timestamp decodes.
     """
-    f = blocks.view(BLOCK_DTYPE).reshape(-1)
-    words = blocks.view("<u2").reshape(-1, 256)
     axes = f["axes_bps"].astype(np.int64)
     rate = f["rate"].astype(np.int64)
     count = f["count"].astype(np.int64)
@@ -230,7 +277,7 @@ def block_table(blocks: np.ndarray) -> BlockTable:
         0,
     )
     whole_s, ts_ok = unpack_timestamps(f["timestamp"])
-    checksum_ok = K.block_checksums_ok(words) | (rate == 0)
+    checksum_ok = checksum_ok | (rate == 0)
     is_ax = f["tag"] == TAG_AX
     reasons = {
         "not a data block": ~is_ax,
@@ -349,17 +396,13 @@ def read_cwa(
         raise ValueError(f"time_mode must be 'anchor' or 'reference', not {time_mode!r}")
     if temperature_formula not in TEMPERATURE_FORMULAS:
         raise ValueError(f"temperature_formula must be one of {sorted(TEMPERATURE_FORMULAS)}")
-    data, compressed = _load(path)
-    header = parse_header(data[:HEADER_BYTES], path)
-    start_byte = header["header_bytes"]
-    n_blocks = max(0, (len(data) - start_byte) // BLOCK_BYTES)
-    trailing = max(0, len(data) - start_byte - n_blocks * BLOCK_BYTES)
+    src = _BlockSource(path)
+    header, n_blocks, trailing = src.header, src.n_blocks, src.trailing
     if trailing:
         warnings.warn(f"{path}: last block truncated ({trailing} of {BLOCK_BYTES} bytes); ignored and reported in QC")
     if n_blocks == 0:
         raise InputError(path, "no data blocks after the header (file truncated?)")
-    raw = data[start_byte : start_byte + n_blocks * BLOCK_BYTES].reshape(n_blocks, BLOCK_BYTES)
-    t = block_table(raw)
+    t = block_table(*src.heads_and_checksums())
 
     valid_idx = np.flatnonzero(t.valid)
     if len(valid_idx) == 0:
@@ -381,17 +424,20 @@ def read_cwa(
 
     f = t.fields
     fs_nominal = float(header["configured_fs"] or t.fs[valid_idx[0]])
-    xyz = np.empty((n, 3), dtype=np.float32)
+    xyz = memory.empty((n, 3), np.float32)
     has_gyro = bool(np.any(f["axes_bps"][valid_idx] >= K.INT16_6))
-    gyro = np.empty((n if has_gyro else 0, 3), dtype=np.float32)
-    clipped = np.empty(n, dtype=bool)
+    gyro = memory.empty((n if has_gyro else 0, 3), np.float32)
     rng = float(header["range_g"] or range_g(f["rate"][valid_idx[0]]))
-    K.decode_samples(
-        raw, block_idx, out_start, counts, f["axes_bps"][block_idx].astype(np.int64),
-        f["light_scale"][block_idx].astype(np.int64), rng, xyz, gyro, clipped,
-    )  # fmt: skip
+    axes_sel = f["axes_bps"][block_idx].astype(np.int64)
+    scale_sel = f["light_scale"][block_idx].astype(np.int64)
+    n_clipped = 0
+    for b0, arr in src.chunks(lo, hi):
+        a, b = np.searchsorted(block_idx, [b0, b0 + len(arr)])
+        if a < b:
+            n_clipped += K.decode_samples(arr, block_idx[a:b] - b0, out_start[a:b], counts[a:b], axes_sel[a:b],
+                                          scale_sel[a:b], rng, xyz, gyro)  # fmt: skip
 
-    time = np.empty(n, dtype=np.int64)
+    time = memory.empty(n, np.int64)
     if time_mode == "anchor":
         anchor_idx = (pos_valid + t.rel_anchor[valid_idx]).astype(np.float64)
         anchor_ns = t.whole_s[valid_idx] * 1_000_000_000 + np.round(t.f16[valid_idx] * (1e9 / 65536)).astype(np.int64)
@@ -405,7 +451,9 @@ def read_cwa(
         K.spread_block_times(first[sel], last[sel], out_start, counts, time)
 
     temp_raw = f["temperature"][block_idx]
-    temperature = np.repeat(TEMPERATURE_FORMULAS[temperature_formula](temp_raw).astype(np.float32), counts)
+    temperature = memory.empty(n, np.float32)
+    K.fill_per_block(TEMPERATURE_FORMULAS[temperature_formula](temp_raw).astype(np.float32), out_start, counts,
+                     temperature)  # fmt: skip
     extra = {}
     if keep_raw:
         extra["temperature_raw"] = np.repeat(temp_raw, counts)
@@ -418,7 +466,7 @@ def read_cwa(
         "format": "cwa",
         "path": os.path.abspath(path),
         "file_size": os.path.getsize(path),
-        "compressed": compressed,
+        "compressed": src.compressed,
         **{k: v for k, v in header.items() if k != "header_bytes"},
         "time_mode": time_mode,
         "temperature_formula": temperature_formula,
@@ -435,7 +483,7 @@ def read_cwa(
         "segment_breaks": breaks,
         "overflow_blocks": int(((f["events"][block_idx] & 0x30) != 0).sum()),
         "truncated_bytes": int(trailing),
-        "clipped_samples": int(clipped.sum()),
+        "clipped_samples": int(n_clipped),
         "battery_volts": _battery_range(f["battery"][block_idx]),
     }
     if blocks is not None:

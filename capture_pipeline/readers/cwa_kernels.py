@@ -23,8 +23,8 @@ def _sx10(v):
 
 
 @numba.njit(cache=True, nogil=True)
-def decode_samples(blocks, block_idx, out_start, counts, axes_bps, light_scale, range_g, xyz, gyro, clipped):
-    """Unpack the samples of the selected blocks into preallocated arrays.
+def decode_samples(blocks, block_idx, out_start, counts, axes_bps, light_scale, range_g, xyz, gyro):
+    """Unpack the samples of the selected blocks into preallocated arrays; returns the number of clipped samples.
 
     Parameters
     ----------
@@ -44,10 +44,10 @@ def decode_samples(blocks, block_idx, out_start, counts, axes_bps, light_scale, 
         Acceleration in g (written).
     gyro : float32 array (n, 3) or (0, 3)
         Angular velocity in deg/s (written when it has rows).
-    clipped : bool array (n,)
-        Whether the sample reached the edge of the range (written).
     """
     want_gyro = gyro.shape[0] > 0
+    n_clipped = 0
+    vals = np.empty(9, np.float64)
     for j in range(block_idx.shape[0]):
         b = block_idx[j]
         o = out_start[j]
@@ -73,7 +73,6 @@ def decode_samples(blocks, block_idx, out_start, counts, axes_bps, light_scale, 
                 n_axes = 3 if layout == INT16_3 else (6 if layout == INT16_6 else 9)
                 acc0 = 0 if n_axes == 3 else 3
                 base = p + 2 * n_axes * i
-                vals = np.empty(6, np.float64)
                 for k in range(min(n_axes, 6)):
                     q = base + 2 * k
                     r = np.int64(blocks[b, q]) | (np.int64(blocks[b, q + 1]) << 8)
@@ -92,7 +91,9 @@ def decode_samples(blocks, block_idx, out_start, counts, axes_bps, light_scale, 
             xyz[o + i, 1] = ay
             xyz[o + i, 2] = az
             edge = range_g - lsb
-            clipped[o + i] = abs(ax) >= edge or abs(ay) >= edge or abs(az) >= edge
+            if abs(ax) >= edge or abs(ay) >= edge or abs(az) >= edge:
+                n_clipped += 1
+    return n_clipped
 
 
 @numba.njit(cache=True, nogil=True)
@@ -134,21 +135,23 @@ def anchor_times(seg_anchor_start, anchor_idx, anchor_ns, block_seg, block_pos, 
                 lo = mid
             else:
                 hi = mid - 1
-        k = lo
+        if m == 1:
+            slope = 1e9 / fs[j]
+            for i in range(counts[j]):
+                time[o + i] = anchor_ns[a0] + np.int64(np.floor((block_pos[j] + i - anchor_idx[a0]) * slope + 0.5))
+            continue
+        k = min(lo, m - 2)
+        i1 = anchor_idx[a0 + k + 1]
         for i in range(counts[j]):
             pos = float(block_pos[j] + i)
-            if m == 1:
-                time[o + i] = anchor_ns[a0] + np.int64(round((pos - anchor_idx[a0]) * 1e9 / fs[j]))
-                continue
-            while k < m - 2 and anchor_idx[a0 + k + 1] <= pos:
-                k += 1
-            if k > m - 2:
-                k = m - 2
+            if pos >= i1 and k < m - 2:
+                while k < m - 2 and anchor_idx[a0 + k + 1] <= pos:
+                    k += 1
+                i1 = anchor_idx[a0 + k + 1]
             i0 = anchor_idx[a0 + k]
-            i1 = anchor_idx[a0 + k + 1]
             t0 = anchor_ns[a0 + k]
-            t1 = anchor_ns[a0 + k + 1]
-            time[o + i] = t0 + np.int64(round((pos - i0) * (t1 - t0) / (i1 - i0)))
+            slope = (anchor_ns[a0 + k + 1] - t0) / (i1 - i0)
+            time[o + i] = t0 + np.int64(np.floor((pos - i0) * slope + 0.5))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -206,6 +209,15 @@ def spread_block_times(first, last, out_start, counts, time):
         d = np.float64(last[j] - first[j])
         for i in range(n):
             time[o + i] = first[j] + np.int64(i * d / n)
+
+
+@numba.njit(cache=True, nogil=True)
+def fill_per_block(values, out_start, counts, out):
+    """``out[out_start[j] : out_start[j] + counts[j]] = values[j]`` for every block j (a repeat without copies)."""
+    for j in range(values.shape[0]):
+        o = out_start[j]
+        for i in range(counts[j]):
+            out[o + i] = values[j]
 
 
 @numba.njit(cache=True, nogil=True)

@@ -2,10 +2,40 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 #: At most this many gaps are listed one by one in the QC dict; the count is always exact.
 MAX_LISTED_GAPS = 1000
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan(time, limit_ns, max_listed):
+    # one pass, no n-sized temporaries: a week at 100 Hz is 60 M samples
+    gap_at = np.empty(max_listed, np.int64)
+    gap_len = np.empty(max_listed, np.int64)
+    n_gaps = 0
+    gap_total = 0
+    n_back = 0
+    first_back = -1
+    n_normal = 0
+    normal_ns = 0
+    for i in range(time.shape[0] - 1):
+        d = time[i + 1] - time[i]
+        if d <= 0:
+            n_back += 1
+            if first_back < 0:
+                first_back = i + 1
+        elif d > limit_ns:
+            if n_gaps < max_listed:
+                gap_at[n_gaps] = i
+                gap_len[n_gaps] = d
+            n_gaps += 1
+            gap_total += d
+        else:
+            n_normal += 1
+            normal_ns += d
+    return gap_at, gap_len, n_gaps, gap_total, n_back, first_back, n_normal, normal_ns
 
 
 def time_qc(time: np.ndarray, fs: float, gap_factor: float = 2.0) -> dict:
@@ -34,22 +64,20 @@ def time_qc(time: np.ndarray, fs: float, gap_factor: float = 2.0) -> dict:
            "first_backwards_sample": None, "measured_fs": None}  # fmt: skip
     if n < 2:
         return out
-    d = np.diff(time)
-    limit = gap_factor * 1e9 / fs
-    gap_at = np.flatnonzero(d > limit)
-    back_at = np.flatnonzero(d <= 0)
-    normal = (d > 0) & (d <= limit)
+    gap_at, gap_len, n_gaps, gap_total, n_back, first_back, n_normal, normal_ns = _scan(
+        time, gap_factor * 1e9 / fs, MAX_LISTED_GAPS
+    )
+    listed = min(n_gaps, MAX_LISTED_GAPS)
     period_ns = 1e9 / fs
-    lengths = (d[gap_at] - period_ns) / 1e9
-    out["gap_count"] = int(len(gap_at))
-    out["gap_total_s"] = float(lengths.sum())
-    starts = time[gap_at[:MAX_LISTED_GAPS]].view("datetime64[ns]")
+    out["gap_count"] = int(n_gaps)
+    out["gap_total_s"] = float((gap_total - n_gaps * period_ns) / 1e9)
+    starts = time[gap_at[:listed]].view("datetime64[ns]")
     out["gaps"] = [
-        {"start": str(s), "length_s": round(float(l), 6), "after_sample": int(i)}
-        for s, l, i in zip(starts, lengths[:MAX_LISTED_GAPS], gap_at[:MAX_LISTED_GAPS])
+        {"start": str(s), "length_s": round(float((d - period_ns) / 1e9), 6), "after_sample": int(i)}
+        for s, d, i in zip(starts, gap_len[:listed], gap_at[:listed])
     ]
-    out["time_backwards"] = int(len(back_at))
-    out["first_backwards_sample"] = int(back_at[0] + 1) if len(back_at) else None
-    if normal.any():
-        out["measured_fs"] = float(normal.sum() / (d[normal].sum() / 1e9))
+    out["time_backwards"] = int(n_back)
+    out["first_backwards_sample"] = int(first_back) if first_back >= 0 else None
+    if n_normal:
+        out["measured_fs"] = float(n_normal / (normal_ns / 1e9))
     return out
