@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import os
 from importlib import resources
-from typing import Iterable, Mapping, Optional
+from typing import Iterable, Optional
 
 import numpy as np
 import pandas as pd
@@ -323,7 +323,7 @@ def get_mapping(spec=None, overrides=None) -> LabelMapping:
     raise InputError(spec, f"mapping file needs columns cpa_code,class or annotation,class; it has {list(header)}")
 
 
-def cpa_class(code, mapping: Optional[Mapping] = None) -> Optional[str]:
+def cpa_class(code, mapping: Optional[LabelMapping] = None) -> Optional[str]:
     """The activity class of a CPA code, or None when the mapping does not list it.
 
     Parameters

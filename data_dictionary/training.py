@@ -84,7 +84,8 @@ class EvaluationData:
     cpa_code: Optional[np.ndarray] = None
 
 
-def feature_columns_of(windows: pd.DataFrame, participant_column: str = "participant") -> tuple:
+def feature_columns_of(windows: pd.DataFrame, participant_column: str = "participant",
+                       label_column: str = "label") -> tuple:
     """The feature columns of a window table: every column but the ids, the QC counts and the label columns.
 
     Raises
@@ -92,7 +93,7 @@ def feature_columns_of(windows: pd.DataFrame, participant_column: str = "partici
     InputError
         A remaining column is not numeric (pass ``feature_columns`` explicitly then).
     """
-    skip = set(LABEL_COLUMNS) | set(ID_COLUMNS) | set(QC_COLUMNS) | {participant_column}
+    skip = set(LABEL_COLUMNS) | set(ID_COLUMNS) | set(QC_COLUMNS) | {participant_column, label_column}
     cols = [c for c in windows.columns if c not in skip]
     bad = [c for c in cols if not pd.api.types.is_numeric_dtype(windows[c]) or pd.api.types.is_bool_dtype(windows[c])]
     if bad:
@@ -114,11 +115,11 @@ def _roles(windows: pd.DataFrame, split: Split, participant_column: str) -> np.n
     return roles
 
 
-def _features(windows: pd.DataFrame, feature_columns, participant_column: str) -> tuple:
+def _features(windows: pd.DataFrame, feature_columns, participant_column: str, label_column: str) -> tuple:
     if feature_columns is None:
-        return feature_columns_of(windows, participant_column)
+        return feature_columns_of(windows, participant_column, label_column)
     feature_columns = tuple(feature_columns)
-    leaking = sorted(set(feature_columns) & (set(LABEL_COLUMNS) | {participant_column}))
+    leaking = sorted(set(feature_columns) & (set(LABEL_COLUMNS) | {participant_column, label_column}))
     if leaking:
         raise ValueError(f"feature_columns include label or id columns {leaking}")
     missing = [c for c in feature_columns if c not in windows.columns]
@@ -167,7 +168,7 @@ def training_dataset(
     """
     if unmapped not in UNMAPPED_POLICIES:
         raise ValueError(f"unmapped must be one of {UNMAPPED_POLICIES}, not {unmapped!r}")
-    cols = _features(windows, feature_columns, participant_column)
+    cols = _features(windows, feature_columns, participant_column, label_column)
     roles = _roles(windows, split, participant_column)
     is_l = roles == "labelled"
     is_u = roles == "unlabelled"
@@ -225,7 +226,7 @@ def evaluation_dataset(
     classes : sequence of str
         The class order of the trained model (``TrainingData.classes``).
     """
-    cols = _features(windows, feature_columns, participant_column)
+    cols = _features(windows, feature_columns, participant_column, label_column)
     roles = _roles(windows, split, participant_column)
     test = windows.loc[roles == "test"]
     labels = test[label_column].to_numpy(dtype=object)

@@ -17,6 +17,8 @@ Rules (capture24 spec section 2, issue 7), all vectorised over samples:
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
@@ -24,6 +26,8 @@ from capture_pipeline.errors import InputError
 
 from .annotations import parse_annotation
 from .mapping import LABELLED, UNANNOTATED, _factorize, get_mapping
+
+log = logging.getLogger(__name__)
 
 #: Reason for windows without any sample.
 NO_SAMPLES = "no_samples"
@@ -188,13 +192,17 @@ def window_labels(
     run_id, uniques = _factorize(ann[run_start])
     ann_id = np.repeat(run_id, np.diff(np.r_[run_start, ann.size]))
     n_ann = len(uniques)
+    bad = [u for u in uniques if not isinstance(u, str)]
+    if bad:
+        raise InputError(None, f"annotations must be strings or missing, found {type(bad[0]).__name__} {bad[0]!r}")
     classified = [mapping.classify(u) for u in uniques]
     class_names = sorted({c for c, _ in classified if c is not None})
     class_index = {c: i for i, c in enumerate(class_names)}
     unmapped = len(class_names)  # the shared bucket of annotated but unmapped samples
     ann_class = np.array([class_index[c] if c is not None else unmapped for c, _ in classified], dtype=np.int64)
     ann_reason = np.array([r for _, r in classified] + [UNANNOTATED], dtype=object)
-    ann_code = np.array([parse_annotation(u).cpa_code or -1 for u in uniques] + [-1], dtype=np.int64)
+    codes = [parse_annotation(u).cpa_code for u in uniques]
+    ann_code = np.array([-1 if c is None else c for c in codes] + [-1], dtype=np.int64)
 
     n_samples = np.bincount(win, minlength=n_win)
     annotated = ann_id >= 0
@@ -247,6 +255,9 @@ def window_labels(
             "reason": reason,
         }
     )
+    # Spec (capture24.md section 7): log the windows per class and per reason for having none, on every run.
+    counts = pd.Series(np.where(labelled, label, reason)).value_counts()
+    log.info("window labels (%s): %s", mapping.name, ", ".join(f"{k} {v}" for k, v in counts.items()))
     if np.any(order != np.arange(n_win)):
         rank = np.empty_like(order)
         rank[order] = np.arange(n_win)

@@ -310,6 +310,11 @@ def test_the_leak_check_catches_a_leaking_builder(cohort, cohort_split):
 def test_label_columns_are_never_features(cohort, cohort_split):
     with pytest.raises(ValueError, match="label or id columns"):
         dd.training_dataset(cohort, cohort_split, feature_columns=["f0", "cpa_code"])
+    # A label column of another name, even numeric, is never a default feature.
+    coded = cohort.assign(y=cohort["label"].factorize()[0]).drop(columns="label")
+    assert dd.training_dataset(coded, cohort_split, label_column="y").feature_columns == ("f0", "f1", "f2")
+    with pytest.raises(ValueError, match=r"label or id columns \['y'\]"):
+        dd.training_dataset(coded, cohort_split, feature_columns=["f0", "y"], label_column="y")
     # QC counts of the feature tables are not features either.
     with_qc = cohort.assign(samples=3000, dataErrors=0)
     assert dd.training_dataset(with_qc, cohort_split).feature_columns == ("f0", "f1", "f2")

@@ -78,6 +78,14 @@ def test_all_missing_markers_are_unannotated():
     np.testing.assert_allclose(expected["unannotated_fraction"], [1 / 3, 0.5], rtol=1e-12)
 
 
+def test_counts_per_class_and_reason_are_logged(caplog):
+    t, starts = grid(3)
+    ann = fill(t.size, [(300, SLEEP), (300, SLEEP), (300, WALK_NOCODE)])
+    with caplog.at_level("INFO", logger="data_dictionary.windows"):
+        dd.window_labels(t, ann, starts)
+    assert "window labels (paper): Sleep 2, no_cpa_code 1" in caplog.text
+
+
 def test_thresholds_are_configurable():
     t, starts = grid(2)
     ann = fill(t.size, [(100, None), (200, SLEEP), (200, SLEEP), (100, DRIVE)])
@@ -141,6 +149,8 @@ def test_window_length_and_unsorted_input_errors():
         dd.window_labels(t, ann[:-1], starts)
     with pytest.raises(InputError, match="min_majority"):
         dd.window_labels(t, ann, starts, min_majority=1.0)
+    with pytest.raises(InputError, match="strings or missing, found int 7030"):
+        dd.window_labels(t, np.full(t.size, 7030, dtype=object), starts)
     with pytest.raises(InputError, match="int64 nanoseconds or datetime64"):
         dd.window_labels(t.astype(float), ann, starts)
     # 10-s windows on the same data (the CAPTURE-24 benchmark's window length).
