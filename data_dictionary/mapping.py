@@ -62,7 +62,8 @@ def _read_csv(path, required: Iterable[str]) -> pd.DataFrame:
     """Read a mapping CSV as exact strings (no NA conversion, no whitespace changes) and check its columns."""
     try:
         if isinstance(path, (str, os.PathLike)):
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+            # utf-8-sig: spreadsheet programs often save CSV with a byte-order mark before the header.
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig")
         else:  # a Traversable of the package data
             with path.open("r", encoding="utf-8", newline="") as fh:
                 df = pd.read_csv(fh, dtype=str, keep_default_na=False, na_filter=False)
@@ -70,6 +71,7 @@ def _read_csv(path, required: Iterable[str]) -> pd.DataFrame:
         raise InputError(path, "mapping file not found") from exc
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputError(path, f"not a readable CSV mapping file ({exc})") from exc
+    df.columns = [str(c).strip() for c in df.columns]  # header names only; values stay exact
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise InputError(

@@ -293,7 +293,7 @@ def participants_from(source) -> list:
 
 def _ids_from_file(path: str) -> list:
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8-sig") as fh:  # tolerate a spreadsheet's byte-order mark
             lines = fh.read().splitlines()
     except UnicodeDecodeError as exc:
         raise InputError(path, "participant list is not a text file") from exc

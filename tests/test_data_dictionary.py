@@ -295,6 +295,13 @@ def test_user_code_mapping_and_overrides(tmp_path):
     assert dd.get_mapping(codes).codes == m.codes
 
 
+def test_mapping_saved_by_a_spreadsheet(tmp_path):
+    # Byte-order mark, CRLF line ends and a space after the comma in the header.
+    f = tmp_path / "excel.csv"
+    f.write_bytes("\ufeffcpa_code, class\r\n9060,Sitting\r\n7030,Sleep\r\n".encode("utf-8"))
+    assert dd.load_cpa_mapping(f).codes == {9060: "Sitting", 7030: "Sleep"}
+
+
 def test_user_string_mapping_file(tmp_path):
     f = tmp_path / "strings.csv"
     f.write_text('annotation,class\n"7030 sleeping;MET 0.95",rest\n')
