@@ -22,7 +22,17 @@ from .mapping import (
     load_cpa_mapping,
     load_label_scheme,
 )
-from .splits import PAPER_COUNTS, PRESETS, ROLES, Split, make_split, participants_from, read_split, write_split
+from .splits import (
+    PAPER_COUNTS,
+    PRESETS,
+    ROLES,
+    Split,
+    benchmark_split,
+    make_split,
+    participants_from,
+    read_split,
+    write_split,
+)
 from .training import EvaluationData, TrainingData, class_balance, evaluation_dataset, training_dataset
 from .windows import LABEL_COLUMNS, MIXED, NO_SAMPLES, label_features, recording_window_labels, window_labels
 
@@ -55,6 +65,7 @@ __all__ = [
     "PRESETS",
     "Split",
     "make_split",
+    "benchmark_split",
     "participants_from",
     "read_split",
     "write_split",

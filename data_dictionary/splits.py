@@ -79,8 +79,12 @@ class Split:
             "unused": list(self.unused),
             "counts": {r: len(getattr(self, r)) for r in (*ROLES, "unused")},
             "requested": self.requested,
-            "method": "ids sorted, then numpy.random.default_rng(seed).permutation; labelled, unlabelled, test "
-            "taken in that order",
+            "method": (
+                "fixed CAPTURE-24 benchmark split (P001-P101 / P102-P151)"
+                if self.requested.get("preset") == "benchmark"
+                else "ids sorted, then numpy.random.default_rng(seed).permutation; labelled, unlabelled, test "
+                "taken in that order"
+            ),
             "created_by": f"capture-pipeline {__version__}",
         }
 
@@ -182,6 +186,29 @@ def make_split(participants: Sequence[str], labelled=20, unlabelled=92, test=20,
         start += counts[role]
     unused = tuple(sorted(shuffled[start:]))
     return Split(**sets, unused=unused, seed=int(seed), requested=requested)
+
+
+def benchmark_split(participants: Sequence[str], source: Optional[str] = None) -> Split:
+    """The CAPTURE-24 benchmark split: P001-P101 labelled (training), P102-P151 test, none unlabelled.
+
+    This is the fixed split of the CAPTURE-24 repository README (capture24 spec section 9), for comparison with
+    its published numbers; it involves no random draw (``seed`` is None).
+
+    Raises
+    ------
+    InputError
+        An id that is not of the form ``P<number>`` with a number from 1 to 151, or an empty set.
+    """
+    labelled, test = [], []
+    for p in map(str, participants):
+        m = re.fullmatch(r"P(\d+)", p)
+        if m is None or not 1 <= int(m.group(1)) <= 151:
+            raise InputError(source, f"the benchmark split needs CAPTURE-24 ids P001-P151, got {p!r}")
+        (labelled if int(m.group(1)) <= 101 else test).append(p)
+    if not labelled or not test:
+        raise InputError(source, "the benchmark split needs participants from both P001-P101 and P102-P151")
+    return Split(labelled=tuple(sorted(labelled)), unlabelled=(), test=tuple(sorted(test)), seed=None,
+                 requested={"preset": "benchmark", "labelled": "P001-P101", "test": "P102-P151"})
 
 
 def write_split(split: Split, path) -> None:

@@ -86,6 +86,18 @@ def test_impossible_sizes_are_clear_errors(kwargs, message):
     assert message in str(err.value)
 
 
+def test_benchmark_split():
+    ids = [f"P{i:03d}" for i in range(151, 0, -1)]
+    split = dd.benchmark_split(ids)
+    assert split.labelled == tuple(f"P{i:03d}" for i in range(1, 102))
+    assert split.test == tuple(f"P{i:03d}" for i in range(102, 152))
+    assert split.unlabelled == () and split.seed is None
+    with pytest.raises(InputError, match="'P152'"):
+        dd.benchmark_split(ids + ["P152"])
+    with pytest.raises(InputError, match="both"):
+        dd.benchmark_split(ids[:50])
+
+
 def test_duplicate_ids_are_rejected():
     with pytest.raises(InputError, match=r"more than once: \['P001'\]"):
         dd.make_split(PAPER_IDS + ["P001"])
@@ -167,6 +179,20 @@ def test_split_cli_on_a_folder(tmp_path, capsys):
     assert out.read_text() == before
     assert main(["split", "--participants", str(folder), "--seed", "6", "--out", str(out), "--overwrite"]) == 0
     assert json.loads(out.read_text())["seed"] == 6
+
+
+def test_split_cli_benchmark_preset(tmp_path, capsys):
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join(f"P{i:03d}" for i in range(1, 152)))
+    out = tmp_path / "bench.json"
+    assert main(["split", "--participants", str(ids), "--preset", "benchmark", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["counts"] == {"labelled": 101, "unlabelled": 0, "test": 50, "unused": 0}
+    assert data["seed"] is None and data["test"][0] == "P102"
+    assert "fixed split" in capsys.readouterr().out
+    assert main(["split", "--participants", str(ids), "--preset", "benchmark", "--test", "10",
+                 "--out", str(tmp_path / "b2.json")]) == 2
+    assert "fixed split; --test cannot change it" in capsys.readouterr().err
 
 
 def test_split_cli_sizes_and_errors(tmp_path, capsys):

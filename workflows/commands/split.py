@@ -33,9 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="folder of recordings (one participant per file, id = file name without extension) or a file "
         "listing ids (one per line, or a CSV with a 'participant' or 'pid' column)",
     )
-    parser.add_argument("--preset", choices=["paper", "all151"], default="paper",
+    parser.add_argument("--preset", choices=["paper", "all151", "benchmark"], default="paper",
                         help="sizes: 'paper' = 20 labelled / 92 unlabelled / 20 test (default); "
-                        "'all151' = 20 / rest / 20. --labelled, --unlabelled, --test override it")
+                        "'all151' = 20 / rest / 20 (--labelled, --unlabelled, --test override these); "
+                        "'benchmark' = the fixed CAPTURE-24 benchmark split, P001-P101 labelled, P102-P151 test")
     for role in ("labelled", "unlabelled", "test"):
         parser.add_argument(f"--{role}", type=_size, default=None, metavar="N",
                             help=f"size of the {role} set: a count, a fraction of all participants, or 'rest'")
@@ -66,18 +67,24 @@ def _read_table(path):
 def run(args) -> int:
     """Draw the split, write it atomically, print a summary (and the class balance with --windows)."""
     from capture_pipeline.errors import InputError
-    from data_dictionary.splits import PRESETS, ROLES, make_split, participants_from, write_split
+    from data_dictionary.splits import PRESETS, ROLES, benchmark_split, make_split, participants_from, write_split
 
     if os.path.exists(args.out) and not args.overwrite:
         raise InputError(args.out, "split file exists already; pass --overwrite to replace it")
     if args.balance_out and not args.windows:
         raise InputError(args.balance_out, "--balance-out needs --windows (the table to count)")
-    sizes = dict(PRESETS[args.preset])
-    for role in ROLES:
-        if getattr(args, role) is not None:
-            sizes[role] = getattr(args, role)
     ids = participants_from(args.participants)
-    split = make_split(ids, seed=args.seed, source=args.participants, **sizes)
+    if args.preset == "benchmark":
+        given = [f"--{r}" for r in ROLES if getattr(args, r) is not None]
+        if given:
+            raise InputError(None, f"--preset benchmark is a fixed split; {', '.join(given)} cannot change it")
+        split = benchmark_split(ids, source=args.participants)
+    else:
+        sizes = dict(PRESETS[args.preset])
+        for role in ROLES:
+            if getattr(args, role) is not None:
+                sizes[role] = getattr(args, role)
+        split = make_split(ids, seed=args.seed, source=args.participants, **sizes)
     table = _read_table(args.windows) if args.windows else None
     if table is not None:
         from data_dictionary.training import class_balance
@@ -88,7 +95,8 @@ def run(args) -> int:
             raise InputError(args.windows, exc.problem) from exc
     write_split(split, args.out)
     counts = ", ".join(f"{len(getattr(split, r))} {r}" for r in (*ROLES, "unused"))
-    print(f"{args.out}: {counts} (of {len(ids)} participants from {args.participants}), seed {split.seed}")
+    drawn = f"seed {split.seed}" if split.seed is not None else "fixed split, no random draw"
+    print(f"{args.out}: {counts} (of {len(ids)} participants from {args.participants}), {drawn}")
     if table is not None:
         if args.balance_out:
             _write_csv_atomic(balance, args.balance_out)
