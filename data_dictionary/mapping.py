@@ -1,4 +1,4 @@
-"""Annotation -> activity class mappings: by CPA code (the seed paper's classes) or by exact string (CAPTURE-24 schemes).
+"""Annotation -> activity class mappings: by CPA code (the seed paper's classes) or by exact string (CAPTURE-24).
 
 The mappings are data, shipped beside this module and editable by users:
 

@@ -8,9 +8,9 @@ Rules (capture24 spec section 2, issue 7), all vectorised over samples:
   unlabelled (reason ``unannotated``);
 * the annotated samples vote for their mapped class, all unmapped annotations together forming one "unmapped"
   bucket; the window gets the winning class only if it holds more than ``min_majority`` of the annotated samples
-  and is not the unmapped bucket (a tie, possible only when ``min_majority`` < 0.5, is no majority). Otherwise the window is unlabelled with the reason ``mixed`` (no class won a
-  majority, e.g. a window straddling two activities) or the reason of its most common annotation (``no_cpa_code``,
-  ``code_not_mapped``, ...);
+  and is not the unmapped bucket (a tie, possible only when ``min_majority`` < 0.5, is no majority). Otherwise the
+  window is unlabelled with the reason ``mixed`` (no class won a majority, e.g. a window straddling two
+  activities) or the reason of its most common annotation (``no_cpa_code``, ``code_not_mapped``, ...);
 * whatever the class, every window keeps its most common annotation string and that string's CPA code, so that
   reports can show the composition of unlabelled windows.
 """
