@@ -63,6 +63,9 @@ class TrainConfig:
         At the end, load the parameters of the best validation evaluation (if there was validation data).
     max_steps : int or None
         Stop after this many optimiser steps in total (tests, benchmarks).
+    max_seconds : float or None
+        Stop at the end of the first epoch that finishes after this much training time (the checkpoint allows
+        resuming later with more time).
     device : str
         "auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:1", ...
     num_threads : int or None
@@ -89,6 +92,7 @@ class TrainConfig:
     eval_every: int = 1
     restore_best: bool = True
     max_steps: int | None = None
+    max_seconds: float | None = None
     device: str = "auto"
     num_threads: int | None = None
     nan_tolerance: int = 10
@@ -341,6 +345,7 @@ def fit(
             callback(record)
         stop = config.patience is not None and evals_without_improvement >= config.patience
         out_of_steps = config.max_steps is not None and result.steps >= config.max_steps
+        out_of_steps |= config.max_seconds is not None and result.train_seconds >= config.max_seconds
         if checkpoint is not None:
             _save_atomic(
                 {
@@ -351,7 +356,7 @@ def fit(
                     "best_score": result.best_score, "steps": result.steps,
                     "train_seconds": result.train_seconds, "nan_restores": result.nan_restores,
                     "train_config": asdict(config), "lab_order": lab_order, "lab_pos": lab_pos,
-                    "evals_without_improvement": evals_without_improvement, "finished": stop or out_of_steps or epoch == config.epochs,
+                    "evals_without_improvement": evals_without_improvement, "finished": stop,
                 },
                 checkpoint,
             )
