@@ -216,3 +216,29 @@ def test_bad_input_is_reported():
     with pytest.raises(ValueError, match="2 flags for 3 windows"):
         apply_nonwear(f.assign(zStd=0.0), nonwear=[True, False])
     assert detect_nonwear(f.iloc[:0].assign(zStd=0.0)).shape == (0,)
+
+
+@pytest.mark.slow
+def test_simulator_nonwear_bouts_found():
+    """Simulated free living with two non-wear bouts (90 and 120 min): found, boundaries within one window."""
+    participant = pytest.importorskip("capture_pipeline.simulate.participant")
+    from capture_pipeline.features import extract_features
+
+    schedule = [("sitting_desk", 1800), ("walking", 600), ("household", 1200), ("nonwear", 5400),
+                ("standing", 900), ("sitting_tv", 2400), ("walking", 900), ("nonwear", 7200),
+                ("eating", 1200), ("household", 1800)]  # fmt: skip
+    rec, truth = participant.simulate_participant("P007", hours=None, seed=3, schedule=schedule,
+                                                  per_sample_annotation=False)  # fmt: skip
+    features = apply_nonwear(extract_features(rec, calibrate=False))
+    start = features["time"].to_numpy().astype("datetime64[ns]").astype(np.int64)
+    flags = features["nonwear"].to_numpy()
+    intervals = truth.nonwear_intervals()
+    assert [round((e - s) / 60e9) for s, e in intervals] == [90, 120]
+    expected = np.zeros(len(flags), bool)
+    for s, e in intervals:
+        inside = (start >= s) & (start + 30e9 <= e)
+        touching = (start + 30e9 > s) & (start < e)
+        assert flags[inside].all()  # every window wholly inside is flagged ...
+        assert flags[touching].sum() <= inside.sum() + 2  # ... and at most one more at each end
+        expected |= touching
+    assert not flags[~expected].any()  # nothing outside the bouts
