@@ -8,6 +8,7 @@ test participants are left out entirely. Test labels are returned only by `evalu
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -19,12 +20,17 @@ from capture_pipeline.errors import InputError
 from .splits import ROLES, Split
 from .windows import LABEL_COLUMNS
 
+log = logging.getLogger(__name__)
+
 #: Columns never used as features by default, besides `LABEL_COLUMNS`.
 ID_COLUMNS = ("participant", "time")
-#: Per-window quality-control counts of the feature tables (features spec section 7): not features.
-QC_COLUMNS = ("samples", "dataErrors", "clipsBeforeCalibr", "clipsAfterCalibr", "rawSamples")
+#: Per-window quality-control columns of the feature tables (features spec section 7; the non-wear flag of
+#: `capture_pipeline.nonwear.apply_nonwear`): not features.
+QC_COLUMNS = ("samples", "dataErrors", "clipsBeforeCalibr", "clipsAfterCalibr", "rawSamples", "nonwear")
 #: What to do with the windows of labelled participants that have no class.
 UNMAPPED_POLICIES = ("unlabelled", "drop")
+#: What to do with windows whose features are NaN or infinite (non-wear windows have NaN features).
+NONFINITE_POLICIES = ("drop", "error", "keep")
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,8 @@ class TrainingData:
         Participant id per row (for grouped batching or cross-validation).
     missing_participants : tuple of str
         Labelled or unlabelled participants of the split that have no window in the table.
+    n_nonfinite : int
+        Windows of labelled and unlabelled participants with NaN or infinite features (dropped by default).
     """
 
     x_labelled: np.ndarray
@@ -57,6 +65,7 @@ class TrainingData:
     participant_labelled: np.ndarray
     participant_unlabelled: np.ndarray
     missing_participants: tuple = ()
+    n_nonfinite: int = 0
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,8 @@ class EvaluationData:
     participant : numpy.ndarray of object
     cpa_code : numpy.ndarray of object or None
         CPA code of each window's annotation (None where absent), when the table has a ``cpa_code`` column.
+    n_nonfinite : int
+        Test windows with NaN or infinite features (dropped by default).
     """
 
     x: np.ndarray
@@ -82,6 +93,7 @@ class EvaluationData:
     classes: tuple
     participant: np.ndarray
     cpa_code: Optional[np.ndarray] = None
+    n_nonfinite: int = 0
 
 
 def feature_columns_of(windows: pd.DataFrame, participant_column: str = "participant",
@@ -134,6 +146,7 @@ def training_dataset(
     feature_columns: Optional[Sequence[str]] = None,
     classes: Optional[Sequence[str]] = None,
     unmapped: str = "unlabelled",
+    nonfinite: str = "drop",
     label_column: str = "label",
     participant_column: str = "participant",
 ) -> TrainingData:
@@ -155,6 +168,9 @@ def training_dataset(
         withheld for semi-unsupervised learning.
     unmapped : {"unlabelled", "drop"}, default "unlabelled"
         Windows of labelled participants without a (visible) class join the unlabelled pool or are dropped.
+    nonfinite : {"drop", "error", "keep"}, default "drop"
+        Windows with NaN or infinite features (e.g. non-wear) are left out (and counted in ``n_nonfinite``),
+        raise an error, or are kept.
     label_column, participant_column : str
 
     Returns
@@ -175,11 +191,20 @@ def training_dataset(
     if label_column not in windows.columns:
         raise InputError(None, f"window table has no {label_column!r} column")
 
+    # Features of the labelled and unlabelled participants only (test rows are never even converted).
+    candidates = np.flatnonzero(is_l | is_u)
+    x_c, finite_c, n_nonfinite = _feature_matrix(windows, candidates, cols, nonfinite, "training")
+    position = np.full(len(windows), -1, dtype=np.int64)
+    position[candidates] = np.arange(candidates.size)
+    usable = np.zeros(len(windows), dtype=bool)
+    usable[candidates] = finite_c
+
     # The only read of labels: restricted to the rows of labelled participants.
-    labels_l = windows.loc[is_l, label_column].to_numpy(dtype=object)
+    rows_l_all = np.flatnonzero(is_l)
+    labels_l = windows[label_column].iloc[rows_l_all].to_numpy(dtype=object)
     has = ~pd.isna(labels_l)
     if classes is None:
-        classes = tuple(sorted(set(labels_l[has])))
+        classes = tuple(sorted(set(labels_l[has & usable[rows_l_all]])))
     else:
         classes = tuple(classes)
         if len(set(classes)) != len(classes):
@@ -187,26 +212,43 @@ def training_dataset(
         has &= np.isin(labels_l, np.array(classes, dtype=object))
     index = {c: i for i, c in enumerate(classes)}
 
-    x_all = windows.loc[:, list(cols)].to_numpy(dtype=np.float32)
-    pid = windows[participant_column].astype(str).to_numpy(dtype=object)
-    rows_l = np.flatnonzero(is_l)[has]
-    pool = [np.flatnonzero(is_u)]
+    keep_l = has & usable[rows_l_all]
+    rows_l = rows_l_all[keep_l]
+    pool = [np.flatnonzero(is_u & usable)]
     if unmapped == "unlabelled":
-        pool.append(np.flatnonzero(is_l)[~has])
+        pool.append(rows_l_all[~has & usable[rows_l_all]])
     rows_u = np.sort(np.concatenate(pool))
 
+    pid = windows[participant_column].astype(str).to_numpy(dtype=object)
     present = set(pid)
     missing = tuple(p for r in ("labelled", "unlabelled") for p in getattr(split, r) if p not in present)
     return TrainingData(
-        x_labelled=x_all[rows_l],
-        y_labelled=np.array([index[c] for c in labels_l[has]], dtype=np.int64),
-        x_unlabelled=x_all[rows_u],
+        x_labelled=x_c[position[rows_l]],
+        y_labelled=np.array([index[c] for c in labels_l[keep_l]], dtype=np.int64),
+        x_unlabelled=x_c[position[rows_u]],
         classes=classes,
         feature_columns=cols,
         participant_labelled=pid[rows_l],
         participant_unlabelled=pid[rows_u],
         missing_participants=missing,
+        n_nonfinite=n_nonfinite,
     )
+
+
+def _feature_matrix(windows, rows, cols, nonfinite: str, what: str):
+    """float32 features of ``rows``, the rows to use under the ``nonfinite`` policy, and the non-finite count."""
+    if nonfinite not in NONFINITE_POLICIES:
+        raise ValueError(f"nonfinite must be one of {NONFINITE_POLICIES}, not {nonfinite!r}")
+    col_index = [windows.columns.get_loc(c) for c in cols]
+    x = windows.iloc[rows, col_index].to_numpy(dtype=np.float32)
+    finite = np.isfinite(x).all(axis=1)
+    n_bad = int((~finite).sum())
+    if n_bad and nonfinite == "error":
+        raise InputError(None, f"{n_bad} {what} windows have NaN or infinite features (e.g. non-wear)")
+    if n_bad:
+        log.info("%s: %d of %d windows have NaN or infinite features: %s", what, n_bad, len(rows),
+                 "left out" if nonfinite == "drop" else "kept")
+    return x, (finite if nonfinite == "drop" else np.ones_like(finite)), n_bad
 
 
 def evaluation_dataset(
@@ -214,21 +256,24 @@ def evaluation_dataset(
     split: Split,
     classes: Sequence[str],
     feature_columns: Optional[Sequence[str]] = None,
+    nonfinite: str = "drop",
     label_column: str = "label",
     participant_column: str = "participant",
 ) -> EvaluationData:
-    """All windows of the test participants, with their labels, for evaluation.
+    """The windows of the test participants, with their labels, for evaluation.
 
     Parameters
     ----------
-    windows, split, feature_columns, label_column, participant_column
+    windows, split, feature_columns, nonfinite, label_column, participant_column
         As for `training_dataset`.
     classes : sequence of str
         The class order of the trained model (``TrainingData.classes``).
     """
     cols = _features(windows, feature_columns, participant_column, label_column)
     roles = _roles(windows, split, participant_column)
-    test = windows.loc[roles == "test"]
+    rows = np.flatnonzero(roles == "test")
+    x, use, n_nonfinite = _feature_matrix(windows, rows, cols, nonfinite, "test")
+    test = windows.iloc[rows[use]]
     labels = test[label_column].to_numpy(dtype=object)
     labels = np.where(pd.isna(labels), None, labels)
     index = {c: i for i, c in enumerate(classes)}
@@ -238,12 +283,13 @@ def evaluation_dataset(
         code = test["cpa_code"].astype(object).to_numpy()
         code = np.where(pd.isna(code), None, code)
     return EvaluationData(
-        x=test.loc[:, list(cols)].to_numpy(dtype=np.float32),
+        x=x[use],
         labels=labels,
         y=y,
         classes=tuple(classes),
         participant=test[participant_column].astype(str).to_numpy(dtype=object),
         cpa_code=code,
+        n_nonfinite=n_nonfinite,
     )
 
 

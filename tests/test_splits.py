@@ -352,6 +352,35 @@ def test_label_columns_are_never_features(cohort, cohort_split):
         dd.training_dataset(stranger, cohort_split)
 
 
+def test_windows_with_nonfinite_features(cohort, cohort_split):
+    # Non-wear windows have NaN features and a boolean "nonwear" flag (capture_pipeline.nonwear.apply_nonwear).
+    table = cohort.copy()
+    rng = np.random.default_rng(5)
+    bad = rng.random(len(table)) < 0.1
+    table.loc[bad, "f1"] = np.nan
+    table.loc[np.flatnonzero(~bad)[:3], "f2"] = np.inf
+    table["nonwear"] = bad
+    bad |= ~np.isfinite(table["f2"].to_numpy())
+    role = table["participant"].map(cohort_split.role_of()).to_numpy()
+    lab = table["label"].notna().to_numpy()
+
+    data = dd.training_dataset(table, cohort_split)
+    assert data.feature_columns == ("f0", "f1", "f2")  # the flag is not a feature
+    assert data.n_nonfinite == int((bad & (role != "test")).sum())
+    assert np.isfinite(data.x_labelled).all() and np.isfinite(data.x_unlabelled).all()
+    assert len(data.x_labelled) == int(((role == "labelled") & lab & ~bad).sum())
+    assert len(data.x_unlabelled) == int((((role == "unlabelled") | ((role == "labelled") & ~lab)) & ~bad).sum())
+    kept = dd.training_dataset(table, cohort_split, nonfinite="keep")
+    assert len(kept.x_labelled) == int(((role == "labelled") & lab).sum())
+    with pytest.raises(InputError, match="windows have NaN or infinite features"):
+        dd.training_dataset(table, cohort_split, nonfinite="error")
+
+    ev = dd.evaluation_dataset(table, cohort_split, data.classes)
+    assert ev.n_nonfinite == int((bad & (role == "test")).sum())
+    assert len(ev.x) == int(((role == "test") & ~bad).sum()) == len(ev.labels) == len(ev.y)
+    assert np.isfinite(ev.x).all()
+
+
 def test_withheld_classes_join_the_unlabelled_pool(cohort, cohort_split):
     full = dd.training_dataset(cohort, cohort_split)
     keep = full.classes[:2]
