@@ -277,9 +277,9 @@ def fit_calibration(
     Returns
     -------
     CalibrationCoefficients
-        Its ``info`` dict (JSON-serialisable) holds: ``method``, ``source`` ('fitted'), ``applied`` (whether the coefficients are a fit or
-        the identity), ``reason`` (why not applied, else None), ``too_few_points``, ``good_calibration``,
-        ``n_stationary_points``, ``n_windows``, the ``n_rejected_*`` counts, ``error_before_mg``,
+        Its ``info`` dict (JSON-serialisable) holds: ``method``, ``source`` ('fitted'), ``applied`` (whether the
+        coefficients are a fit or the identity), ``reason`` (why not applied, else None), ``too_few_points``,
+        ``good_calibration``, ``n_stationary_points``, ``n_windows``, the ``n_rejected_*`` counts, ``error_before_mg``,
         ``error_after_mg`` (with the returned coefficients), ``fit_error_mg`` (of the fit, even if not applied),
         ``static_min_g``/``static_max_g`` (per axis, uncalibrated), ``temperature_available``, ``iterations``,
         ``fitted`` (the fitted coefficients) and the settings used.

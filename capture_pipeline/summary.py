@@ -158,7 +158,8 @@ def _wear_section(recording, features, options) -> dict:
     keys = {}
     # data coverage per hour of the day, from the samples themselves
     gap_factor = float(options.get("gap_factor", 2.0))
-    data_s = _seconds_by_hour(recording.time, gap_factor * 1e9 / float(recording.fs)) if len(recording) else np.zeros(24)
+    max_step_ns = gap_factor * 1e9 / float(recording.fs)
+    data_s = _seconds_by_hour(recording.time, max_step_ns) if len(recording) else np.zeros(24)
     data_hours, data_diurnal = _coverage("dataTime", data_s / 3600.0)
     keys["dataTime-overall(days)"] = _round(float(data_s.sum()) / 86400.0, 6)
     keys.update(data_hours)
@@ -188,7 +189,9 @@ def _wear_section(recording, features, options) -> dict:
     times = window_times_ns(features)
     wear = ~flags
     numeric = features.drop(columns=[c for c in ("time", "nonwear") if c in features.columns]).select_dtypes("number")
-    missing = int((~np.isfinite(numeric.to_numpy(dtype=np.float64))).any(axis=1)[wear].sum()) if len(numeric.columns) else 0
+    missing = 0
+    if len(numeric.columns):
+        missing = int((~np.isfinite(numeric.to_numpy(dtype=np.float64))).any(axis=1)[wear].sum())
     window_h = epoch_s / 3600.0
     hour = (times // _NS_HOUR) % 24
     weekday = (times // _NS_DAY + 3) % 7  # 1970-01-01 was a Thursday
@@ -259,7 +262,8 @@ def summarise(recording, features=None, calibration=None, options=None) -> dict:
     out = {}
     out.update(_file_section(recording))
     if features is not None:
-        for col, key in (("clipsBeforeCalibr", "clips-beforeCalibration"), ("clipsAfterCalibr", "clips-afterCalibration")):
+        for col, key in (("clipsBeforeCalibr", "clips-beforeCalibration"),
+                         ("clipsAfterCalibr", "clips-afterCalibration")):  # fmt: skip
             out[key] = int(np.nansum(features[col].to_numpy(dtype=np.float64))) if col in features.columns else None
     else:
         out["clips-beforeCalibration"] = out["clips-afterCalibration"] = None

@@ -6,6 +6,7 @@ temperature coefficients, plus 3 mg sensor noise, so the fit must recover them.
 """
 
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -220,7 +221,7 @@ def test_empty_recording_is_an_input_error():
         fit_calibration(rec)
 
 
-TILED = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared/data/golden/ax3_testfile_tiled_2h.cwa"
+TILED = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "golden" / "ax3_testfile_tiled_2h.cwa"
 
 
 @pytest.mark.skipif(not TILED.exists(), reason="../shared/data/golden not available")
