@@ -1,10 +1,17 @@
 """Per-file quality summary (``<name>.summary.json``), in the spirit of biobankAccelerometerAnalysis' summary.
 
-Keys are flat, so that the summaries of many files collate into one table (``pandas.json_normalize`` or
-``pd.DataFrame([json.load(f) for f in files])``). Where the reference tool has a key for the same fact, the same
+Keys are flat, so that the summaries of many files collate into one table (`collate_summaries`). Where the reference tool has a key for the same fact, the same
 name is used (``file-startTime``, ``calibration-xOffset(g)``, ``wearTime-overall(days)``,
 ``quality-goodWearTime`` ...). Values that cannot be computed (no features, no temperature) are ``null``, never
 left out, so every summary has the same keys.
+
+Two clip counts, on purpose: ``clips-samples`` is the reader's count of samples with an axis at the sensor's full
+scale (for a packed AX3 at ±8 g that is 7.984 g), while ``clips-beforeCalibration``/``clips-afterCalibration``
+sum the reference's per-window QC columns, which need |a| ≥ 8 g and so stay 0 for packed AX3 data.
+
+Coverage: ``dataTime-hourOfDay<h>-(hrs)`` is recorded time per hour of the day from the samples (gaps excluded);
+``wearTime-hourOfDay<h>-(hrs)`` is the wear time from the windows. ``quality-all24HoursCovered(...)`` is true when
+all 24 hours of the day have some time; ``quality-goodWearTime`` adds the reference's "≥ 3 days of wear".
 """
 
 from __future__ import annotations
@@ -170,7 +177,8 @@ def _wear_section(recording, features, options) -> dict:
         "features-windows", "features-epochPeriod(s)", "features-windowsWithMissingValues",
         "wearTime-numNonWearEpisodes(>1hr)", "wearTime-nonWearEpisodes", "wearTime-overall(days)",
         "nonWearTime-overall(days)", "wearTime-diurnalHrs", "wearTime-diurnalMins",
-        "quality-all24HoursCovered(wear)", "quality-goodWearTime",
+        "quality-all24HoursCovered(wear)", "quality-goodWearTime", "nonWear-minDuration(min)",
+        "nonWear-stationarySD(g)",
     ] + [f"wearTime-{d}(hrs)" for d in DAYS]  # fmt: skip
     if features is None:
         keys.update({k: None for k in wear_keys})
@@ -178,14 +186,14 @@ def _wear_section(recording, features, options) -> dict:
         return keys
 
     epoch_s = float(options.get("epoch_s", 30.0))
+    min_minutes = float(options.get("min_nonwear_minutes", 60.0))
+    sd_threshold_g = float(options.get("stationary_sd_g", 0.013))
     if "nonwear" in features.columns:
         flags = features["nonwear"].to_numpy(dtype=bool)
     else:
-        flags = detect_nonwear(
-            features,
-            min_minutes=float(options.get("min_nonwear_minutes", 60.0)),
-            sd_threshold_g=float(options.get("stationary_sd_g", 0.013)),
-        )
+        flags = detect_nonwear(features, min_minutes=min_minutes, sd_threshold_g=sd_threshold_g)
+    keys["nonWear-minDuration(min)"] = min_minutes
+    keys["nonWear-stationarySD(g)"] = sd_threshold_g
     times = window_times_ns(features)
     wear = ~flags
     numeric = features.drop(columns=[c for c in ("time", "nonwear") if c in features.columns]).select_dtypes("number")

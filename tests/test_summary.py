@@ -81,6 +81,7 @@ def test_real_ax3_summary_is_complete_and_correct(ax3, tmp_path):
     assert s["wearTime-Tuesday(hrs)"] == pytest.approx(2.5 / 60, abs=1e-4) and s["wearTime-Monday(hrs)"] == 0
     assert s["quality-goodWearTime"] is False
     assert s["software-version"] == capture_pipeline.__version__ and s["options"] == {"calibrate": True}
+    assert s["nonWear-minDuration(min)"] == 60.0 and s["nonWear-stationarySD(g)"] == 0.013
     # written atomically and readable back as the same dict
     out = summary_path(AX3, tmp_path)
     assert out == str(tmp_path / "ax3_testfile.summary.json")
