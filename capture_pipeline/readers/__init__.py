@@ -9,7 +9,7 @@ from ..errors import InputError, UnknownFormatError
 from ..recording import Recording
 
 #: Formats `read` understands, keyed by the name `detect_format` returns.
-FORMATS = ("cwa", "csv")
+FORMATS = ("cwa", "csv", "geneactiv", "gt3x")
 
 
 def _head(path, n: int = 4096) -> tuple[bytes, bool]:
@@ -26,7 +26,7 @@ def _head(path, n: int = 4096) -> tuple[bytes, bool]:
 
 
 def detect_format(path) -> str:
-    """Name of the format of ``path`` ('cwa' or 'csv'), decided from the content, not the file name.
+    """Name of the format of ``path`` ('cwa', 'csv', 'geneactiv' or 'gt3x'), decided from the content, not the name.
 
     Raises
     ------
@@ -41,20 +41,36 @@ def detect_format(path) -> str:
         raise InputError(path, "is a directory, not a recording file")
     if os.path.getsize(path) == 0:
         raise InputError(path, "file is empty (0 bytes)")
-    head, _ = _head(path)
+    head, compressed = _head(path)
     if not head:
         raise InputError(path, "file is empty after decompression")
     if head[:2] == b"MD":
         return "cwa"
     if head[:4] == b"PK\x03\x04":
-        raise UnknownFormatError(path, "looks like an ActiGraph .gt3x (zip) file, which this version cannot read")
+        if compressed:
+            raise UnknownFormatError(path, "a gzip-compressed zip archive; decompress it first")
+        return _zip_format(path)
     if head.startswith(b"Device Identity"):
-        raise UnknownFormatError(path, "looks like a GENEActiv .bin file, which this version cannot read")
+        return "geneactiv"
     if _looks_like_text(head):
         return "csv"
     raise UnknownFormatError(
         path, "content is neither an Axivity CWA file (no 'MD' header) nor a CSV text file"
     )
+
+
+def _zip_format(path) -> str:
+    # a zip is an ActiGraph .gt3x when it holds info.txt and log.bin (or the older activity.bin)
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+    except zipfile.BadZipFile as exc:
+        raise InputError(path, f"starts like a zip (.gt3x) archive but cannot be opened as one ({exc})") from exc
+    if "info.txt" in names and ("log.bin" in names or "activity.bin" in names):
+        return "gt3x"
+    raise UnknownFormatError(path, "a zip archive without info.txt and log.bin/activity.bin, so not an ActiGraph .gt3x")
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -78,12 +94,14 @@ def read(path, format: str | None = None, **options) -> Recording:
     Parameters
     ----------
     path : str or os.PathLike
-        An Axivity ``.cwa`` file (optionally gzip-compressed) or a CSV file (optionally ``.gz``).
-    format : {'cwa', 'csv'}, optional
+        An Axivity ``.cwa`` file (optionally gzip-compressed), a CSV file (optionally ``.gz``), a GENEActiv ``.bin``
+        file (optionally gzip-compressed) or an ActiGraph ``.gt3x`` file.
+    format : {'cwa', 'csv', 'geneactiv', 'gt3x'}, optional
         Skip detection and read as this format.
     **options
-        Passed to the format's reader: `capture_pipeline.readers.cwa.read_cwa` or
-        `capture_pipeline.readers.csv.read_csv`.
+        Passed to the format's reader: `capture_pipeline.readers.cwa.read_cwa`,
+        `capture_pipeline.readers.csv.read_csv`, `capture_pipeline.readers.geneactiv.read_geneactiv` or
+        `capture_pipeline.readers.gt3x.read_gt3x`.
 
     Returns
     -------
@@ -104,4 +122,12 @@ def read(path, format: str | None = None, **options) -> Recording:
         from .csv import read_csv
 
         return read_csv(path, **options)
+    if fmt == "geneactiv":
+        from .geneactiv import read_geneactiv
+
+        return read_geneactiv(path, **options)
+    if fmt == "gt3x":
+        from .gt3x import read_gt3x
+
+        return read_gt3x(path, **options)
     raise UnknownFormatError(path, f"unknown format {fmt!r}; supported: {', '.join(FORMATS)}")
