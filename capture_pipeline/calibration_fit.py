@@ -15,8 +15,9 @@ Differences from the reference, and why:
 * The reference computes the window SD on the 10-s epoch *resampled* to 1000 points; here it is computed on the raw
   samples (at 100 Hz these agree to well below the 13-mg threshold's resolution; resampling a stationary signal
   changes its SD by interpolation smoothing only).
-* Windows with fewer than half the expected samples, with an out-of-range (clipped) sample, or revisited by
-  out-of-order timestamps are not used (the reference drops epochs with ``dataErrors``); their counts are reported.
+* Windows with fewer than half the expected samples, with an out-of-range (clipped) sample, with a stuck axis
+  (SD 0 and |mean| > 1.5 g, the reference's stuck-value rule), or revisited by out-of-order timestamps are not used
+  (the reference drops epochs with ``dataErrors``); their counts are reported.
 * What is *applied* is a policy on top of the fit. The reference applies the fit whenever it has more than 5
   points, even when the stationary points do not reach ±0.3 g on every axis (``goodCalibration`` = 0). By default
   this module keeps the identity in that case, and when the fit does not lower the error, as GGIR and actipy do,
@@ -116,8 +117,8 @@ def stationary_points(recording, window_s=WINDOW_S, sd_threshold_g=STATIONARY_SD
     dict
         ``xyz`` (m×3 float64, window means in g), ``temperature`` (m, °C; zeros when the recording has none),
         ``time`` (m, int64 ns window starts), and the counts ``n_windows``, ``n_stationary``,
-        ``n_rejected_short``, ``n_rejected_clipped``, ``n_rejected_zero`` (still windows not used because too short,
-        with a clipped sample, or with a zero mean) and ``n_rejected_out_of_order`` (windows, still or not,
+        ``n_rejected_short``, ``n_rejected_clipped``, ``n_rejected_zero``, ``n_rejected_stuck`` (still windows not
+        used because too short, with a clipped sample, with a zero mean, or with an axis stuck beyond 1.5 g) and ``n_rejected_out_of_order`` (windows, still or not,
         revisited by out-of-order time stamps).
     """
     n = len(recording)
@@ -149,7 +150,9 @@ def stationary_points(recording, window_s=WINDOW_S, sd_threshold_g=STATIONARY_SD
     still = np.all(sd < sd_threshold_g, axis=1)
     # an all-zero mean (a stuck device) cannot be projected onto the sphere
     zero = np.linalg.norm(means, axis=1) < 1e-8
-    use = still & ~short & ~has_clip & ~revisited & ~zero
+    # the reference's stuck-value data error (spec §3.8): an axis with SD 0 and |mean| > 1.5 g
+    stuck = np.any((sd == 0) & (np.abs(means) > 1.5), axis=1)
+    use = still & ~short & ~has_clip & ~revisited & ~zero & ~stuck
     n_windows = int(len(np.unique(win[win >= 0])))
     return {
         "xyz": means[use],
@@ -161,6 +164,7 @@ def stationary_points(recording, window_s=WINDOW_S, sd_threshold_g=STATIONARY_SD
         "n_rejected_clipped": int((still & has_clip & ~short).sum()),
         "n_rejected_out_of_order": int(len(np.unique(win[revisited & (win >= 0)]))),
         "n_rejected_zero": int((still & zero).sum()),
+        "n_rejected_stuck": int((still & stuck & ~zero).sum()),
     }
 
 
@@ -301,6 +305,7 @@ def fit_calibration(
         "n_rejected_clipped": pts["n_rejected_clipped"],
         "n_rejected_out_of_order": pts["n_rejected_out_of_order"],
         "n_rejected_zero": pts["n_rejected_zero"],
+        "n_rejected_stuck": pts["n_rejected_stuck"],
         "error_before_mg": None,
         "error_after_mg": None,
         "fit_error_mg": None,

@@ -190,12 +190,14 @@ def test_out_of_order_and_clipped_windows_are_not_used():
     time[1000], time[1001] = time[1001], time[1000]  # inside window 5: harmless swap within a window
     time[2005] = time[1990]  # a sample of window 10 stamped back in window 9: both windows are revisited
     xyz[2500, 2] = 8.0  # clipped sample in window 12
+    xyz[2800:3000] = [0.0, 0.0, 2.0]  # window 14: stuck at 2 g on z (and 0 on x, y): the reference's data error
     rec = Recording(time=time, xyz=xyz, temperature=None, fs=fs, meta={"range_g": 8})
     pts = stationary_points(rec)
     assert pts["n_windows"] == 30
     assert pts["n_rejected_out_of_order"] == 2  # windows 9 and 10 were revisited
     assert pts["n_rejected_clipped"] == 0  # the clipped sample also makes window 12 non-stationary
-    assert pts["n_stationary"] == 27
+    assert pts["n_rejected_stuck"] == 1
+    assert pts["n_stationary"] == 26
 
 
 def test_resolve_calibration_choices(rotating, tmp_path):
