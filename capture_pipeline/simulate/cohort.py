@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .csvout import write_capture24_csv
-from .participant import ParticipantTruth, simulate_participant
+from .participant import ParticipantTruth, _start_ns, simulate_participant
 
 FORMATS = ("csv", "cwa", "both")
 
@@ -76,6 +76,40 @@ def write_annotations(path, truth: ParticipantTruth) -> None:
     os.replace(tmp, path)
 
 
+def write_participant(out_dir, rec, truth: ParticipantTruth, format: str = "csv") -> dict:
+    """Write one simulated participant (from `simulate_participant`) into ``out_dir``; returns the paths written.
+
+    ``format`` is ``csv``, ``cwa`` or ``both``; the truth JSON is always written to ``out_dir/truth/PID.json``.
+    The layout is described in the module docstring.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    out_dir = os.fspath(out_dir)
+    os.makedirs(os.path.join(out_dir, "truth"), exist_ok=True)
+    pid = truth.pid
+    paths = {}
+    if format in ("cwa", "both"):
+        from ..cwa_writer import write_cwa
+
+        paths["cwa"] = os.path.join(out_dir, f"{pid}.cwa")
+        write_cwa(
+            paths["cwa"], rec.time, rec.xyz, rec.temperature, fs=truth.fs, range_g=8, packed=True,
+            device_id=truth.device_id, session_id=truth.session_id,
+            metadata={"subject_code": pid, "body_location": "dominant wrist", "notes": "simulated"},
+        )  # fmt: skip
+        paths["annotations"] = os.path.join(out_dir, f"{pid}.annotations.csv")
+        write_annotations(paths["annotations"], truth)
+    if format in ("csv", "both"):
+        grid, xyz = _resample_calibrated(rec, truth, truth.fs)
+        ann_index, texts = _annotation_index(truth, grid)
+        paths["csv"] = os.path.join(out_dir, f"{pid}.csv.gz")
+        write_capture24_csv(paths["csv"], grid, xyz, ann_index, texts)
+        del grid, xyz, ann_index
+    paths["truth"] = os.path.join(out_dir, "truth", f"{pid}.json")
+    truth.save(paths["truth"])
+    return paths
+
+
 def simulate_cohort(
     out_dir,
     participants=4,
@@ -117,35 +151,18 @@ def simulate_cohort(
     pids = _pids(participants)
     if hours is None or not np.isfinite(hours) or hours <= 0:
         raise ValueError(f"hours must be a positive number, got {hours!r}")
+    if start is not None:
+        _start_ns(start, None)  # fail before anything is written
     out_dir = os.fspath(out_dir)
-    os.makedirs(os.path.join(out_dir, "truth"), exist_ok=True)
+    os.makedirs(out_dir, exist_ok=True)
     rows = []
     for pid in pids:
         rec, truth = simulate_participant(pid, hours, seed, start, fs=fs, per_sample_annotation=False)
-        row = {"pid": pid, "age": truth.person.age_group, "sex": truth.person.sex}
-        if format in ("cwa", "both"):
-            from ..cwa_writer import write_cwa
-
-            row["cwa"] = os.path.join(out_dir, f"{pid}.cwa")
-            write_cwa(
-                row["cwa"], rec.time, rec.xyz, rec.temperature, fs=fs, range_g=8, packed=True,
-                device_id=truth.device_id, session_id=truth.session_id,
-                metadata={"subject_code": pid, "body_location": "dominant wrist", "notes": "simulated"},
-            )  # fmt: skip
-            row["annotations"] = os.path.join(out_dir, f"{pid}.annotations.csv")
-            write_annotations(row["annotations"], truth)
-        if format in ("csv", "both"):
-            grid, xyz = _resample_calibrated(rec, truth, fs)
-            del rec
-            ann_index, texts = _annotation_index(truth, grid)
-            row["csv"] = os.path.join(out_dir, f"{pid}.csv.gz")
-            write_capture24_csv(row["csv"], grid, xyz, ann_index, texts)
-            del grid, xyz, ann_index
-        row["truth"] = os.path.join(out_dir, "truth", f"{pid}.json")
-        truth.save(row["truth"])
-        rows.append(row)
+        paths = write_participant(out_dir, rec, truth, format)
+        del rec
+        rows.append({"pid": pid, "age": truth.person.age_group, "sex": truth.person.sex, **paths})
         if progress is not None:
-            progress(f"{pid}: {hours:g} h, {', '.join(k for k in ('csv', 'cwa') if k in row)} written")
+            progress(f"{pid}: {hours:g} h, {', '.join(k for k in ('csv', 'cwa') if k in paths)} written")
     table = pd.DataFrame(rows)
     meta_path = os.path.join(out_dir, "metadata.csv")
     table[["pid", "age", "sex"]].to_csv(meta_path + ".partial", index=False, lineterminator="\n")

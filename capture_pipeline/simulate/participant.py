@@ -325,9 +325,13 @@ def simulate_participant(
     del true_xyz
     truth.clipped_samples = clipped
 
-    extra = {"activity": truth.activity_codes(time)}
+    # per-sample truth straight from the bout slices (same as truth.activity_codes(time), without a search)
+    lengths = np.diff(np.append(first, n))
+    codes = np.array([NAMES.index(name) for name in names], dtype=np.int8)
+    extra = {"activity": np.repeat(codes, lengths)}
     if per_sample_annotation:
-        extra["annotation"] = truth.annotations(time)
+        texts = np.array([b.annotation or None for b in bouts], dtype=object)
+        extra["annotation"] = np.repeat(texts, lengths)
     meta = {
         "format": "simulated",
         "path": None,

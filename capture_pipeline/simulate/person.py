@@ -88,8 +88,9 @@ def draw_person(rng) -> Person:
     run = float(rng.uniform(2.5, 3.0))
     intensity = float(np.clip(rng.lognormal(0.0, 0.15), 0.75, 1.3))
     rot = _rotation(rng, 15.0, flip=bool(rng.random() < 0.5))
-    wake = float(np.clip(rng.normal(7.0, 0.7), 5.5, 9.5))
-    sleep = float(np.clip(rng.normal(23.0, 0.7), 21.5, 25.0))
+    wake = float(np.clip(rng.normal(7.0, 0.6), 5.5, 9.0))
+    # time in bed (CAPTURE-24's sleep labels come from a sleep diary) of 7-9 h on a work night
+    sleep = wake + 24.0 - float(np.clip(rng.normal(8.0, 0.5), 7.0, 9.0))
     modes, p = zip(*COMMUTE_MODES)
     commute = str(rng.choice(modes, p=np.asarray(p) / sum(p)))
     runner = bool(rng.random() < 0.25)
