@@ -58,7 +58,8 @@ def test_each_paper_class_activity_carries_its_cpa_code():
     for a in ACTIVITIES:
         if a.paper_class is None:
             continue
-        texts = [t for ctx in ("default", "home", "work", "commute", "leisure") for t, _ in annotation_variants(a.name, ctx)]
+        contexts = ("default", "home", "work", "commute", "leisure")
+        texts = [t for ctx in contexts for t, _ in annotation_variants(a.name, ctx)]
         classes = {PAPER.get(m.group(1)) for t in texts if (m := CPA.search(t))}
         assert a.paper_class in classes, (a.name, classes)
 

@@ -134,3 +134,17 @@ def test_person_traits_in_range():
     for p in people[:10]:
         r = p.rotation
         np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-12)
+
+
+def test_sleep_is_never_an_hour_still_but_nonwear_is():
+    # the reference non-wear rule: 30-s windows with every axis SD < 13 mg, for more than 60 minutes
+    for pid in ("P001", "P002"):
+        rec, truth = simulate_participant(pid, None, 0, schedule=[("sleep", 4 * 3600), ("nonwear", 5400)])
+        n = int(30 * truth.fs_true)
+        k = len(rec) // n
+        still = rec.xyz[: k * n].reshape(k, n, 3).std(axis=1).max(axis=1) < 0.013
+        asleep = rec.extra["activity"][: k * n : n] == NAMES.index("sleep")
+        runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[0], still[asleep].astype(int), [0]]))))[::2]
+        assert 0.7 < still[asleep].mean() < 0.98  # mostly still, as sleep is
+        assert runs.max() < 2 * 40  # but moving at least every 40 minutes
+        assert still[~asleep][1:].all()  # off the wrist: still throughout (first window may straddle)

@@ -49,7 +49,9 @@ _ANNOTATIONS: dict[str, dict[str, list[tuple[str, float]]]] = {
                 1.0,
             )
         ],
-        "work": [("occupation;interruption;sitting;9060 sitting without observable/identifiable activities;MET 1.3", 1.0)],
+        "work": [
+            ("occupation;interruption;sitting;9060 sitting without observable/identifiable activities;MET 1.3", 1.0)
+        ],
     },
     "sitting_tv": {
         "home": [
@@ -75,7 +77,11 @@ _ANNOTATIONS: dict[str, dict[str, list[tuple[str, float]]]] = {
             ("home activity;miscellaneous;standing;9071 (generic) standing miscellaneous;MET 2.5", 0.5),
         ],
         "work": [
-            ("occupation;interruption;standing;9050 standing talking in person/using a phone/smartphone/tablet;MET 1.8", 0.6),
+            (
+                "occupation;interruption;standing;9050 standing talking in person/using a phone/smartphone/tablet;"
+                "MET 1.8",
+                0.6,
+            ),
             (
                 "occupation;interruption;standing;9070 standing reading or without observable/identifiable "
                 "activities;MET 1.8",
@@ -83,7 +89,13 @@ _ANNOTATIONS: dict[str, dict[str, list[tuple[str, float]]]] = {
             ),
         ],
         "commute": [("transportation;waiting;7040 standing in a line;MET 1.3", 1.0)],
-        "leisure": [("leisure;miscellaneous;standing;9050 standing talking in person/using a phone/smartphone/tablet;MET 1.8", 1.0)],
+        "leisure": [
+            (
+                "leisure;miscellaneous;standing;9050 standing talking in person/using a phone/smartphone/tablet;"
+                "MET 1.8",
+                1.0,
+            )
+        ],
     },
     "household": {
         "home": [

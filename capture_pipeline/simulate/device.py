@@ -80,7 +80,7 @@ class CalibrationError:
 
 
 def draw_calibration_error(rng) -> CalibrationError:
-    """A device's calibration error: offsets U(±0.05 g), gains U(0.97, 1.03), temperature coefficients U(±2 mg/°C)."""
+    """A device's calibration error: offsets U(±0.05 g), gains U(0.97, 1.03), temp. coefficients U(±2 mg/°C)."""
     return CalibrationError(
         offset=tuple(float(v) for v in rng.uniform(-0.05, 0.05, 3)),
         gain=tuple(float(v) for v in rng.uniform(0.97, 1.03, 3)),

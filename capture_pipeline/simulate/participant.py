@@ -74,7 +74,8 @@ class ParticipantTruth:
         """
         c = self.calibration
         off = np.asarray(c.offset) + np.asarray(c.temp_coef) * (mean_temp - c.mean_temp)
-        return CalibrationCoefficients(tuple(float(v) for v in off), c.gain, c.temp_coef, float(mean_temp), dict(c.info))
+        offset = tuple(float(v) for v in off)
+        return CalibrationCoefficients(offset, c.gain, c.temp_coef, float(mean_temp), dict(c.info))
 
     def bout_bounds_ns(self) -> tuple[np.ndarray, np.ndarray]:
         """Start and end times (int64 ns) of the bouts."""
@@ -133,7 +134,9 @@ class ParticipantTruth:
             "calibration_error": self.calibration_error.to_dict(),
             "calibration": self.calibration.to_dict(),
             "seconds_per_activity": self.seconds_per_activity(),
-            "nonwear": [{"start": iso(s), "end": iso(e), "start_ns": s, "end_ns": e} for s, e in self.nonwear_intervals()],
+            "nonwear": [
+                {"start": iso(s), "end": iso(e), "start_ns": s, "end_ns": e} for s, e in self.nonwear_intervals()
+            ],
             "bouts": [
                 {
                     "start": iso(s),

@@ -170,8 +170,8 @@ def _awake_day(rng, person: Person, length_s: float, workday: bool) -> list[tupl
     day.add("household", "home", 20, 45)
     day.add("eating", "home", 20, 40)
     day.add("household", "home", 5, 15)
-    if rng.random() < 0.15:
-        day.add("nonwear", "home", 30, 120)
+    if rng.random() < 0.25:
+        day.add("nonwear", "home", 40, 150)  # device off for the evening: long enough to be detectable
     day.until(length_s, lambda: _evening_filler(day))
     return day.items
 

@@ -187,6 +187,12 @@ def _sleep(rng, n, fs, person):
     p, r, changes = posture(rng, n, fs, 0.0, 35.0, 0.0, 100.0, 1 / 40, ramp_s=4.0, wander_every_s=60, wander_deg=1.5)
     # turning over: a few seconds of whole-arm movement around each posture change
     lin = bursts(rng, n, fs, changes, 8.0, (0.3, 3.0), 0.12 * person.intensity)
+    # small adjustments of the arm every few minutes (quasi-regular, at most ~20 min apart): a sleeping wrist is
+    # never still for an hour, which is what non-wear detection relies on
+    shifts = regular_times(rng, n / fs, 360.0, 180.0, 30.0)
+    p = p + steps(n, fs, shifts, rng.normal(0.0, 6.0, len(shifts)) * _DEG, 2.0)
+    r = r + steps(n, fs, shifts, rng.normal(0.0, 8.0, len(shifts)) * _DEG, 2.0)
+    lin += bursts(rng, n, fs, shifts, 2.0, (0.5, 4.0), 0.05 * person.intensity)
     dp, dr, twitch = gestures(rng, n, fs, 0.2, 1.0, 3.0, 3.0, 0.03)
     return {"p": p + dp, "r": r + dr, "lin": lin + twitch}
 
