@@ -27,13 +27,6 @@ NS_PER_MS = 1_000_000
 
 
 @numba.njit(cache=True, nogil=True)
-def _grow(arr, n):
-    out = np.empty(max(2 * arr.shape[0], 16), dtype=arr.dtype)
-    out[:n] = arr[:n]
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
 def plan_epochs(time_ns, n_open, open_has_lead, state_i, period_ms, origin_ms, has_origin, capacity):
     """Run the reference's epoch state machine over per-sample times.
 
@@ -54,7 +47,9 @@ def plan_epochs(time_ns, n_open, open_has_lead, state_i, period_ms, origin_ms, h
         The reference's ``startTime`` option: samples before ``origin_ms`` are ignored and the first epoch starts at
         ``origin_ms`` plus a whole number of periods.
     capacity : int
-        Initial size of the output arrays (grown as needed).
+        Size of the output arrays. If more epochs are found, the call returns ``open_lead == open_first == -2``
+        without updating ``state_i``: call again with a larger capacity. (Growing arrays inside the loop would make
+        Numba reference-count them on every sample, ~5x slower.)
 
     Returns
     -------
@@ -114,9 +109,8 @@ def plan_epochs(time_ns, n_open, open_has_lead, state_i, period_ms, origin_ms, h
             # Interrupt: write what we have (no trailing edge) or discard it, then jump to the new epoch.
             err += 1
             if count > MIN_SAMPLES_FOR_EPOCH:
-                if n_ep == starts.shape[0]:
-                    starts, leads, firsts = _grow(starts, n_ep), _grow(leads, n_ep), _grow(firsts, n_ep)
-                    lasts, trails, errors = _grow(lasts, n_ep), _grow(trails, n_ep), _grow(errors, n_ep)
+                if n_ep == capacity:
+                    return starts, leads, firsts, lasts, trails, errors, -2, -2
                 starts[n_ep] = epoch_ms
                 leads[n_ep] = lead
                 firsts[n_ep] = first
@@ -131,9 +125,8 @@ def plan_epochs(time_ns, n_open, open_has_lead, state_i, period_ms, origin_ms, h
             while epoch_ms < t - period_ms:
                 epoch_ms += period_ms
         if t - epoch_ms >= period_ms and count > MIN_SAMPLES_FOR_EPOCH:
-            if n_ep == starts.shape[0]:
-                starts, leads, firsts = _grow(starts, n_ep), _grow(leads, n_ep), _grow(firsts, n_ep)
-                lasts, trails, errors = _grow(lasts, n_ep), _grow(trails, n_ep), _grow(errors, n_ep)
+            if n_ep == capacity:
+                return starts, leads, firsts, lasts, trails, errors, -2, -2
             starts[n_ep] = epoch_ms
             leads[n_ep] = lead
             firsts[n_ep] = first
@@ -184,39 +177,59 @@ def kept_indices(time_ns, lead, first, stop, origin_ms, has_origin):
     return out[:k]
 
 
-@numba.njit(cache=True, nogil=True)
-def _interp_reference(tms, vals, grid, out):
-    """`Resample.interpLinear` (v2.3.0) for one series: ``tms`` (int64 ms, modified in place as the reference
-    does), ``vals`` (m,), onto ``grid`` (int64 ms); writes ``out``."""
-    m = tms.shape[0]
-    slope = np.empty(max(m - 1, 1))
-    icpt = np.empty(max(m - 1, 1))
-    # Backwards, as the reference: a non-increasing step moves the earlier sample 1 ms before the later one.
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _interp_reference(tms, vx, vy, vz, m, grid, ox, oy, oz):
+    """`Resample.interpLinear` (v2.3.0) of the first ``m`` samples (times ``tms`` in int64 ms, modified in place as
+    the reference does; values ``vx, vy, vz``) onto ``grid`` (int64 ms), into ``ox, oy, oz``.
+
+    Grid points after the last sample take the last value, before the first sample the first value.
+    """
+    sx = np.empty(m)
+    sy = np.empty(m)
+    sz = np.empty(m)
+    ix = np.empty(m)
+    iy = np.empty(m)
+    iz = np.empty(m)
+    # Backwards, as the reference: a non-increasing step moves the earlier sample 1 ms before the later one. Each
+    # segment is the line slope * t + intercept, with the reference's operation order.
     for i in range(m - 2, -1, -1):
         dt = tms[i + 1] - tms[i]
         if dt <= 0:
             tms[i] = tms[i + 1] - 1
             dt = 1
-        slope[i] = (vals[i + 1] - vals[i]) / dt
-        icpt[i] = vals[i] - tms[i] * slope[i]
-    # The grid is sorted and the times now strictly increase, so a merge walk finds the same segment as the
-    # reference's binary search.
+        ti = tms[i]
+        sx[i] = (vx[i + 1] - vx[i]) / dt
+        sy[i] = (vy[i + 1] - vy[i]) / dt
+        sz[i] = (vz[i + 1] - vz[i]) / dt
+        ix[i] = vx[i] - ti * sx[i]
+        iy[i] = vy[i] - ti * sy[i]
+        iz[i] = vz[i] - ti * sz[i]
+    # The grid is sorted and the times now strictly increase, so a merge walk finds the segment the reference's
+    # binary search finds.
     j = 0
     t_first = tms[0]
     t_last = tms[m - 1]
     for c in range(grid.shape[0]):
         g = grid[c]
         if g > t_last:
-            out[c] = vals[m - 1]
+            ox[c] = vx[m - 1]
+            oy[c] = vy[m - 1]
+            oz[c] = vz[m - 1]
         elif g < t_first:
-            out[c] = vals[0]
+            ox[c] = vx[0]
+            oy[c] = vy[0]
+            oz[c] = vz[0]
         else:
             while j + 1 < m and tms[j + 1] <= g:
                 j += 1
             if tms[j] == g:
-                out[c] = vals[j]
+                ox[c] = vx[j]
+                oy[c] = vy[j]
+                oz[c] = vz[j]
             else:
-                out[c] = slope[j] * g + icpt[j]
+                ox[c] = sx[j] * g + ix[j]
+                oy[c] = sy[j] * g + iy[j]
+                oz[c] = sz[j] * g + iz[j]
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -264,20 +277,38 @@ def resample_epochs(
     raw_samples = np.zeros(n_ep, np.int64)
     r = range_g
     for e in numba.prange(n_ep):
-        idx = kept_indices(time_ns, leads[e], firsts[e], lasts[e] + 1, origin_ms, has_origin)
-        m = idx.shape[0] + (1 if trails[e] >= 0 else 0)
-        tms = np.empty(m, np.int64)
-        vx = np.empty(m)
-        vy = np.empty(m)
-        vz = np.empty(m)
+        lead = leads[e]
+        first = firsts[e]
+        last = lasts[e]
+        trail = trails[e]
+        cap = (last - first + 1 if first >= 0 else 0) + 2
+        tms = np.empty(cap, np.int64)
+        vx = np.empty(cap)
+        vy = np.empty(cap)
+        vz = np.empty(cap)
         tsum = 0.0
         last_key = np.nan
         last_val = 0.0
         nb = 0
         na = 0
-        for k in range(m):
-            i = idx[k] if k < idx.shape[0] else trails[e]
-            tms[k] = time_ns[i] // NS_PER_MS - starts[e]
+        m = 0
+        kept_ms = np.iinfo(np.int64).min
+        # The epoch's raw samples in order: leading edge, the kept regular samples, trailing edge.
+        for step in range(cap):
+            if step == 0:
+                i = lead
+            elif step == cap - 1:
+                i = trail
+            else:
+                i = first + step - 1
+                t = time_ns[i] // NS_PER_MS
+                # the same rule as plan_epochs: samples going back in time (or before the origin) are not held
+                if t < kept_ms or (has_origin and t < origin_ms):
+                    continue
+                kept_ms = t
+            if i < 0:
+                continue
+            tms[m] = time_ns[i] // NS_PER_MS - starts[e]
             x = np.float64(xyz[i, 0])
             y = np.float64(xyz[i, 1])
             z = np.float64(xyz[i, 2])
@@ -321,18 +352,15 @@ def resample_epochs(
                     z = -r
                 elif z > r or (clipped and z > 0):
                     z = r
-            vx[k] = x
-            vy[k] = y
-            vz[k] = z
+            vx[m] = x
+            vy[m] = y
+            vz[m] = z
+            m += 1
         temp_mean[e] = tsum / m
         clips_before[e] = nb
         clips_after[e] = na
         raw_samples[e] = m
-        # The time fix-up of the reference modifies the list once, for x; y and z see the already fixed times,
-        # which are then strictly increasing and unchanged by it.
-        _interp_reference(tms, vx, grid, out[0, e])
-        _interp_reference(tms, vy, grid, out[1, e])
-        _interp_reference(tms, vz, grid, out[2, e])
+        _interp_reference(tms, vx, vy, vz, m, grid, out[0, e], out[1, e], out[2, e])
     return temp_mean, clips_before, clips_after, raw_samples
 
 
@@ -346,15 +374,17 @@ def resample_grid(epoch_s: float, fs: float) -> np.ndarray:
 @numba.njit(cache=True, nogil=True)
 def _run_values(values):
     """The values of ``values`` at each change (first element included): few for block-constant series."""
-    out = np.empty(16, values.dtype)
     k = 0
     for i in range(values.shape[0]):
         if i == 0 or values[i] != values[i - 1]:
-            if k == out.shape[0]:
-                out = _grow(out, k)
+            k += 1
+    out = np.empty(k, values.dtype)
+    k = 0
+    for i in range(values.shape[0]):
+        if i == 0 or values[i] != values[i - 1]:
             out[k] = values[i]
             k += 1
-    return out[:k]
+    return out
 
 
 def decimal_temperature_table(temperature: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import time
 import warnings
+from collections import defaultdict
 
 import numba
 import numpy as np
@@ -90,6 +92,8 @@ class FeatureExtractor:
         self._open_xyz = np.zeros((0, 3), np.float32)
         self._open_temp = np.zeros(0, np.float32)
         self._open_has_lead = False
+        #: Seconds spent per stage over all `update` calls (plan, resample, time_domain, filter, spectral, table).
+        self.timings = defaultdict(float)
 
     def copy(self) -> "FeatureExtractor":
         """An independent copy (e.g. to branch a stream)."""
@@ -135,10 +139,16 @@ class FeatureExtractor:
         capacity = 16
         if n > n_open:
             capacity += max(0, int((time_ns[-1] - time_ns[n_open]) // (self.period_ms * NS_PER_MS))) + 16
-        starts, leads, firsts, lasts, trails, errors, open_lead, open_first = plan_epochs(
-            time_ns, n_open, self._open_has_lead, self._state_i, self.period_ms, self.origin_ms, self.has_origin,
-            capacity,
-        )
+        tic = time.perf_counter()
+        while True:
+            starts, leads, firsts, lasts, trails, errors, open_lead, open_first = plan_epochs(
+                time_ns, n_open, self._open_has_lead, self._state_i, self.period_ms, self.origin_ms,
+                self.has_origin, capacity,
+            )
+            if open_first != -2:
+                break
+            capacity *= 4  # more epochs than the time span suggests (interrupt-split epochs): plan again
+        self.timings["plan"] += time.perf_counter() - tic
         table = self._features(time_ns, xyz, temp_arr, starts, leads, firsts, lasts, trails, errors)
         if no_temperature and self.missing_temperature != 0.0:
             # The reference computes with 0 °C (also in the calibration's temperature term); only the reported
@@ -169,6 +179,7 @@ class FeatureExtractor:
         enmo = np.empty((bsz, n))
         vm_sd = np.empty((bsz, n))
         stuck = np.empty(bsz, np.int64)
+        clock = _Clock(self.timings)
         for e0 in range(0, n_ep, bsz):
             e1 = min(n_ep, e0 + bsz)
             k = e1 - e0
@@ -179,20 +190,39 @@ class FeatureExtractor:
                 offset, gain, temp_coef, mean_temp, self.range_g, self.grid, self.origin_ms, self.has_origin,
                 xyz_b,
             )
+            clock("resample")
             out = feats[sl]
             time_domain_features(xyz_b, self.fs, out, enmo[:k], vm_sd[:k], stuck[:k])
+            clock("time_domain")
             if self.filter_hz is not None:
                 # One continuous series over consecutive windows: the state carries across them (spec §3.10).
                 lfilter_carry(self._b, self._a, enmo[:k].reshape(-1), self._zi)
             truncate_and_mean(enmo[:k], out)
+            clock("filter")
             spectral_features(xyz_b, vm_sd[:k], enmo[:k], self.fs, out)
+            clock("spectral")
             out[:, FEATURE_COLUMNS.index("temp")] = temp_mean
             qc[sl, 0] = n
             qc[sl, 1] = errors[sl] + stuck[:k]
             qc[sl, 2] = clips_before
             qc[sl, 3] = clips_after
             qc[sl, 4] = raw
-        return _table(starts, feats, qc)
+        table = _table(starts, feats, qc)
+        clock("table")
+        return table
+
+
+class _Clock:
+    """Adds the time since the previous call to ``timings[stage]``."""
+
+    def __init__(self, timings):
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def __call__(self, stage):
+        now = time.perf_counter()
+        self.timings[stage] += now - self.last
+        self.last = now
 
 
 def _table(starts_ms: np.ndarray, feats: np.ndarray, qc: np.ndarray) -> pd.DataFrame:

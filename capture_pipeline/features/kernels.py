@@ -56,25 +56,113 @@ _REDUCE_ABOVE = 0.66  # Cephes' switch to atan(r) = pi/4 + atan((r-1)/(r+1))
 
 @numba.njit(inline="always", cache=True)
 def atan2_fast(y, x):
-    """``atan2(y, x)`` in double precision (within a few ulp of libm), branch-free so that loops vectorise."""
+    """``atan2(y, x)`` in double precision (within a few ulp of libm), branch-free so that loops vectorise.
+
+    Every division is unconditional and every choice a select: with Numba's ``error_model="numpy"`` LLVM then
+    turns a loop of these into AVX2 code (~3 ns per call instead of ~24 ns for libm's atan2).
+    """
     ax = abs(x)
     ay = abs(y)
     big = max(ax, ay)
     small = min(ax, ay)
-    r = small / big if big > 0.0 else 0.0  # in [0, 1]
-    # Cephes atan range reduction, restricted to r <= 1 (the r > tan(3 pi/8) branch cannot occur).
-    hi = r > _REDUCE_ABOVE
-    u = (r - 1.0) / (r + 1.0) if hi else r
-    base = _PIO4 if hi else 0.0
-    extra = 0.5 * _MOREBITS if hi else 0.0
+    big = big if big > 0.0 else 1.0  # atan2(±0, ±0): r = 0
+    r = small / big  # in [0, 1]
+    # Cephes atan range reduction, restricted to r <= 1: above 0.66, atan(r) = pi/4 + atan((r-1)/(r+1)).
+    h = 1.0 if r > _REDUCE_ABOVE else 0.0
+    u = (r - h) / (h * r + 1.0)
     z = u * u
     p = (((_P0 * z + _P1) * z + _P2) * z + _P3) * z + _P4
     q = ((((z + _Q0) * z + _Q1) * z + _Q2) * z + _Q3) * z + _Q4
-    a = base + ((u * (z * p / q) + u) + extra)
+    a = _PIO4 * h + ((u * (z * p / q) + u) + 0.5 * _MOREBITS * h)
     a = _PIO2 - a if ay > ax else a
     # x < 0 (including -0.0) reflects to the left half-plane; the sign of y gives the sign of the result.
     a = _PI - a if math.copysign(1.0, x) < 0.0 else a
     return math.copysign(a, y)
+
+
+@numba.njit(inline="always", cache=True)
+def _select(a, lo, hi, k):
+    """Partially order ``a[lo..hi]`` (inclusive) in place so that ``a[k]`` is its k-th smallest element, everything
+    before it is <= and everything after it >= (Hoare quickselect, median-of-3 pivot)."""
+    while hi > lo:
+        mid = (lo + hi) >> 1
+        if a[mid] < a[lo]:
+            a[mid], a[lo] = a[lo], a[mid]
+        if a[hi] < a[lo]:
+            a[hi], a[lo] = a[lo], a[hi]
+        if a[hi] < a[mid]:
+            a[hi], a[mid] = a[mid], a[hi]
+        pivot = a[mid]
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return
+
+
+@numba.njit(inline="always", cache=True)
+def _r7_index(p, n):
+    """R type-7 quantile at p of n sorted values: index k of the lower order statistic and weight of the next
+    (the reference's `percentiles`: h = p (n-1) + 1, value = x[h] + (h - floor h)(x[h+1] - x[h]), 1-based)."""
+    h = p * (n - 1) + 1
+    hf = int(math.floor(h))
+    return hf - 1, h - hf
+
+
+@numba.njit(inline="always", cache=True)
+def _min_range(a, lo, hi):
+    m = np.inf
+    for i in range(lo, hi + 1):
+        m = min(m, a[i])
+    return m
+
+
+@numba.njit(inline="always", cache=True)
+def _quartiles_r7(v, work):
+    """min, 25th percentile, median, 75th percentile and max of ``v`` (R type 7), by selection instead of a sort.
+
+    ``work`` (same length, n >= 2) is overwritten. Each quartile needs the order statistics k and k+1: the median's
+    k is selected over everything, the lower quartile's left of it and the upper quartile's right of it; each k+1
+    is then the minimum of the part right of k. About 3 passes over the data instead of a full sort.
+    """
+    n = v.shape[0]
+    lo_v = np.inf
+    hi_v = -np.inf
+    for i in range(n):
+        work[i] = v[i]
+        lo_v = min(lo_v, v[i])
+        hi_v = max(hi_v, v[i])
+    k50, w50 = _r7_index(0.5, n)
+    k25, w25 = _r7_index(0.25, n)
+    k75, w75 = _r7_index(0.75, n)
+    _select(work, 0, n - 1, k50)
+    x50 = work[k50]
+    x50n = _min_range(work, k50 + 1, n - 1)
+    if k25 < k50:
+        _select(work, 0, k50 - 1, k25)
+        x25 = work[k25]
+        x25n = _min_range(work, k25 + 1, k50)
+    else:
+        x25, x25n = x50, x50n
+    if k75 > k50:
+        _select(work, k50 + 1, n - 1, k75)
+        x75 = work[k75]
+        x75n = _min_range(work, k75 + 1, n - 1) if k75 + 1 < n else x75
+    else:
+        x75, x75n = x50, x50n
+    return (lo_v, x25 + w25 * (x25n - x25), x50 + w50 * (x50n - x50), x75 + w75 * (x75n - x75), hi_v)
 
 
 @numba.njit(inline="always", cache=True)
@@ -113,19 +201,6 @@ def _correlation(a, b, lag):
     sigmax = math.sqrt(sxx / n - sx * sx / n / n)
     sigmay = math.sqrt(syy / n - sy * sy / n / n)
     return cov / sigmax / sigmay
-
-
-@numba.njit(inline="always", cache=True)
-def _quantile_r7(sorted_v, p):
-    n = sorted_v.shape[0]
-    h = p * (n - 1) + 1
-    if h <= 1.0:
-        return sorted_v[0]
-    if h >= n:
-        return sorted_v[n - 1]
-    hf = int(math.floor(h))
-    lo = sorted_v[hf - 1]
-    return lo + (h - hf) * (sorted_v[hf] - lo)
 
 
 @numba.njit(inline="always", cache=True)
@@ -257,6 +332,9 @@ def time_domain_features(xyz, fs, out, enmo, vm_sd, stuck):
         wx = np.empty(n)
         wy = np.empty(n)
         wz = np.empty(n)
+        roll = np.empty(n)
+        pitch = np.empty(n)
+        yaw = np.empty(n)
         v = vm_sd[e]
         for i in range(n):
             wx[i] = x[i] - Gx
@@ -275,22 +353,18 @@ def time_domain_features(xyz, fs, out, enmo, vm_sd, stuck):
         out[e, C_MEAN] = vmean
         out[e, C_SD] = vsd
         out[e, C_CV] = vsd / vmean if vmean != 0.0 else 0.0
-        srt = np.sort(v)
-        out[e, C_MEDIAN] = _quantile_r7(srt, 0.5)
-        out[e, C_MIN] = _quantile_r7(srt, 0.0)
-        out[e, C_MAX] = _quantile_r7(srt, 1.0)
-        out[e, C_P25] = _quantile_r7(srt, 0.25)
-        out[e, C_P75] = _quantile_r7(srt, 0.75)
+        vmin, p25, p50, p75, vmax = _quartiles_r7(v, roll)  # `roll` is free until the angles below
+        out[e, C_MEDIAN] = p50
+        out[e, C_MIN] = vmin
+        out[e, C_MAX] = vmax
+        out[e, C_P25] = p25
+        out[e, C_P75] = p75
         out[e, C_AUTOCORR] = _correlation(v, v, fs)
         out[e, C_CORRXY] = _correlation(wx, wy, 0)
         out[e, C_CORRXZ] = _correlation(wx, wz, 0)
         out[e, C_CORRYZ] = _correlation(wy, wz, 0)
 
         # --- orientation angles (#27-35) -------------------------------------------------------------------------
-        # Reuse wx, wy, wz's buffers would alias; the angles get their own (vectorisable) loops.
-        roll = np.empty(n)
-        pitch = np.empty(n)
-        yaw = np.empty(n)
         for i in range(n):
             roll[i] = atan2_fast(wy[i], wz[i])
             pitch[i] = atan2_fast(wz[i], wx[i])
