@@ -180,9 +180,40 @@ def hex_spans_ok(buf, lo, n_chars, hex_value):
 
 
 @numba.njit(cache=True, nogil=True)
-def decode_geneactiv(buf, lo, counts, out_start, hex_value, raw, light, button):
-    """Unpack GENEActiv hex samples: per 12 hex digits, x, y, z (12-bit two's complement), light (10 bits), button
-    (1 bit) and one reserved bit, most significant first.
+def find_line_starts(buf, start, pattern):
+    """Offsets (ascending) of every line that starts with ``pattern`` at or after ``start``."""
+    n = buf.shape[0]
+    m = pattern.shape[0]
+    out = np.empty(max(16, (n - start) // 1000 + 16), np.int64)
+    k = 0
+    i = start
+    while i + m <= n:
+        if (i == 0 or buf[i - 1] == 10) and buf[i] == pattern[0]:
+            same = True
+            for j in range(1, m):
+                if buf[i + j] != pattern[j]:
+                    same = False
+                    break
+            if same:
+                if k == out.shape[0]:
+                    grown = np.empty(2 * k, np.int64)
+                    grown[:k] = out
+                    out = grown
+                out[k] = i
+                k += 1
+                i += m
+                continue
+        # jump to the next line start
+        while i < n and buf[i] != 10:
+            i += 1
+        i += 1
+    return out[:k]
+
+
+@numba.njit(cache=True, nogil=True)
+def decode_geneactiv(buf, lo, counts, out_start, hex_value, gain, offset, lux_per_unit, xyz, light, button):
+    """Unpack and calibrate GENEActiv hex samples: per 12 hex digits, x, y, z (12-bit two's complement), light
+    (10 bits), button (1 bit) and one reserved bit, most significant first.
 
     Parameters
     ----------
@@ -190,10 +221,14 @@ def decode_geneactiv(buf, lo, counts, out_start, hex_value, raw, light, button):
         The whole file.
     lo, counts, out_start : int64 arrays (p,)
         Start of each page's hex data, samples to decode from it, output row of its first sample.
-    raw : int16 array (n, 3)
-        Raw x, y, z (written).
-    light : uint16 array (n,)
-        Raw light (written).
+    gain, offset : float64 arrays (3,)
+        Header calibration: ``g = (raw * 100 - offset) / gain``.
+    lux_per_unit : float
+        Lux per light unit (header ``Lux / Volts``).
+    xyz : float32 array (n, 3)
+        Calibrated acceleration in g (written).
+    light : float32 array (n,)
+        Light in lux (written).
     button : uint8 array (n,)
         Button state (written).
 
@@ -203,6 +238,8 @@ def decode_geneactiv(buf, lo, counts, out_start, hex_value, raw, light, button):
         Samples with any axis at the 12-bit limits (-2048 or 2047), i.e. clipped.
     """
     clipped = 0
+    scale = 100.0 / gain  # (raw * 100 - offset) / gain as one multiply-add
+    shift = offset / gain
     for k in range(lo.shape[0]):
         p = lo[k]
         o = out_start[k]
@@ -216,7 +253,7 @@ def decode_geneactiv(buf, lo, counts, out_start, hex_value, raw, light, button):
                     | np.int32(hex_value[buf[q + 3 * a + 2]])
                 )
                 v = (v ^ 0x800) - 0x800
-                raw[o + i, a] = v
+                xyz[o + i, a] = v * scale[a] - shift[a]
                 if v == -2048 or v == 2047:
                     sat = True
             last = (
@@ -224,7 +261,7 @@ def decode_geneactiv(buf, lo, counts, out_start, hex_value, raw, light, button):
                 | (np.int32(hex_value[buf[q + 10]]) << 4)
                 | np.int32(hex_value[buf[q + 11]])
             )
-            light[o + i] = last >> 2
+            light[o + i] = (last >> 2) * lux_per_unit
             button[o + i] = (last >> 1) & 1
             if sat:
                 clipped += 1

@@ -109,13 +109,7 @@ def _utc_offset_s(zone: str | None):
 
 def _find_markers(buf: np.ndarray, start: int) -> np.ndarray:
     """Offsets of every ``Recorded Data`` line start at or after ``start``."""
-    pat = np.frombuffer(MARKER, np.uint8)
-    # 'R' is not a hex digit, so candidates are few: the marker lines and a few header words
-    cand = np.flatnonzero(buf[start : len(buf) - len(pat) + 1] == pat[0]) + start
-    for i in range(1, len(pat)):
-        cand = cand[buf[cand + i] == pat[i]]
-    at_line_start = (cand == 0) | (buf[np.maximum(cand - 1, 0)] == 10)
-    return cand[at_line_start].astype(np.int64)
+    return K.find_line_starts(buf, start, np.frombuffer(MARKER, np.uint8))
 
 
 def _keys_ok(buf, lo, hi) -> np.ndarray:
@@ -223,17 +217,12 @@ def read_geneactiv(path, gap_factor: float = 2.0) -> Recording:
     counts = n_samples[good].astype(np.int64)
     out_start = np.cumsum(counts) - counts
     n = int(counts.sum())
-    raw = memory.empty((n, 3), np.int16)
-    light_raw = memory.empty(n, np.uint16)
-    button = memory.empty(n, np.uint8)
-    clipped = K.decode_geneactiv(buf, data_lo[good], counts, out_start, K.HEX_VALUE, raw, light_raw, button)
-
     xyz = memory.empty((n, 3), np.float32)
-    for a in range(3):  # (raw * 100 - offset) / gain, in float64 then stored as float32
-        xyz[:, a] = (raw[:, a] * 100.0 - offsets[a]) / gains[a]
-    light = light_raw.astype(np.float32)
-    if volts and lux:
-        light *= np.float32(lux / volts)
+    light = memory.empty(n, np.float32)
+    button = memory.empty(n, np.uint8)
+    lux_per_unit = lux / volts if volts and lux else 1.0  # without the header's Lux/Volts: raw light units
+    clipped = K.decode_geneactiv(buf, data_lo[good], counts, out_start, K.HEX_VALUE, gains, offsets, lux_per_unit,
+                                 xyz, light, button)  # fmt: skip
 
     time = memory.empty(n, np.int64)
     K.page_times(page_ns[good], _page_steps(page_ns[good], seq[good], counts, fs_header), counts, out_start, time)
