@@ -149,10 +149,13 @@ def test_metadata_and_truth_files(cohort):
     d = json.loads((out / "truth" / "P002.json").read_text())
     for key in ("calibration_error", "calibration", "fs_true", "bouts", "nonwear", "person", "device_id"):
         assert key in d
-    ann = pd.read_csv(out / "P002.annotations.csv", keep_default_na=False)
+    ann = pd.read_csv(out / "annotations" / "P002.csv", keep_default_na=False)
     assert list(ann.columns) == ["start", "end", "annotation"]
     assert len(ann) == len(d["bouts"]) and (ann["start"].iloc[1:].to_numpy() == ann["end"].iloc[:-1].to_numpy()).all()
-    assert not list(out.glob("*.partial")) and not list(out.glob("truth/*.tmp"))
+    top = ["P001.csv.gz", "P002.csv.gz", "annotations", "cwa", "metadata.csv", "truth"]
+    assert sorted(p.name for p in out.iterdir()) == top
+    assert sorted(p.name for p in (out / "cwa").iterdir()) == ["P001.cwa", "P002.cwa"]
+    assert not list(out.rglob("*.partial")) and not list(out.rglob("*.tmp"))
 
 
 # ------------------------------------------------------------------------------------------------ CWA
@@ -283,7 +286,7 @@ def test_bad_cohort_arguments_write_nothing(tmp_path):
 def test_cli_simulate(tmp_path, capsys):
     assert main(["simulate", "--participants", "1", "--hours", "0.05", "--seed", "2", "--format", "cwa",
                  "--out", str(tmp_path)]) == 0  # fmt: skip
-    assert (tmp_path / "P001.cwa").exists() and (tmp_path / "metadata.csv").exists()
+    assert (tmp_path / "cwa" / "P001.cwa").exists() and (tmp_path / "metadata.csv").exists()
     assert "1 participant" in capsys.readouterr().out
     assert main(["simulate", "--hours", "1", "--start", "never", "--out", str(tmp_path / "y")]) == 2
     assert "date-time" in capsys.readouterr().err

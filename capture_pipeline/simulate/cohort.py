@@ -3,11 +3,15 @@
 ::
 
     OUT/
-      metadata.csv             pid,age,sex (CAPTURE-24 age groups)
-      P001.csv.gz              time,x,y,z,annotation at exactly 100 Hz, calibrated  (format csv or both)
-      P001.cwa                 the raw device file: AX3, packed, ±8 g, true (slow) clock  (format cwa or both)
-      P001.annotations.csv     start,end,annotation per bout, to go with the .cwa      (format cwa or both)
-      truth/P001.json          what was simulated: bouts, non-wear, calibration error and correction, clock rate
+      metadata.csv               pid,age,sex (CAPTURE-24 age groups)
+      P001.csv.gz                time,x,y,z,annotation at exactly 100 Hz, calibrated      (format csv or both)
+      cwa/P001.cwa               the raw device file: AX3, packed, ±8 g, true (slow) clock  (format cwa or both)
+      annotations/P001.csv       start,end,annotation per bout, to go with the .cwa       (format cwa or both)
+      truth/P001.json            what was simulated: bouts, non-wear, calibration error and correction, clock rate
+
+The CSV files sit at the top level exactly as in the CAPTURE-24 release; the device files are kept apart in
+``cwa/`` (and nothing else is there) so that ``capture-pipeline features OUT/cwa`` finds only them, and a
+participant's CSV and CWA never share a folder (batch tools name outputs by participant id).
 
 The CSV follows the CAPTURE-24 processing: the device samples are calibrated (the calibration error undone with
 the true coefficients) and resampled by linear interpolation to an exact 100 Hz grid starting at the first sample.
@@ -91,13 +95,15 @@ def write_participant(out_dir, rec, truth: ParticipantTruth, format: str = "csv"
     if format in ("cwa", "both"):
         from ..cwa_writer import write_cwa
 
-        paths["cwa"] = os.path.join(out_dir, f"{pid}.cwa")
+        os.makedirs(os.path.join(out_dir, "cwa"), exist_ok=True)
+        paths["cwa"] = os.path.join(out_dir, "cwa", f"{pid}.cwa")
         write_cwa(
             paths["cwa"], rec.time, rec.xyz, rec.temperature, fs=truth.fs, range_g=8, packed=True,
             device_id=truth.device_id, session_id=truth.session_id,
             metadata={"subject_code": pid, "body_location": "dominant wrist", "notes": "simulated"},
         )  # fmt: skip
-        paths["annotations"] = os.path.join(out_dir, f"{pid}.annotations.csv")
+        os.makedirs(os.path.join(out_dir, "annotations"), exist_ok=True)
+        paths["annotations"] = os.path.join(out_dir, "annotations", f"{pid}.csv")
         write_annotations(paths["annotations"], truth)
     if format in ("csv", "both"):
         grid, xyz = _resample_calibrated(rec, truth, truth.fs)

@@ -5,7 +5,7 @@ import argparse
 NAME = "simulate"
 HELP = (
     "Simulate a cohort of wrist accelerometer recordings with known activities, written like CAPTURE-24 "
-    "(PNNN.csv.gz, metadata.csv) and/or as raw Axivity .cwa files, plus truth/PNNN.json."
+    "(PNNN.csv.gz, metadata.csv) and/or as raw Axivity files (cwa/PNNN.cwa), plus truth/PNNN.json."
 )
 
 
@@ -44,8 +44,8 @@ def add_arguments(p):
     p.add_argument("--hours", type=_positive_float, default=24.0, help="hours per recording, default 24")
     p.add_argument("--seed", type=_seed, default=0, help="cohort seed; the same seed gives identical files")
     p.add_argument("--format", choices=["csv", "cwa", "both"], default="csv",
-                   help="csv: CAPTURE-24 PNNN.csv.gz (calibrated, 100 Hz); cwa: raw AX3 .cwa plus "
-                        "PNNN.annotations.csv; both")  # fmt: skip
+                   help="csv: CAPTURE-24 PNNN.csv.gz (calibrated, 100 Hz); cwa: raw AX3 cwa/PNNN.cwa plus "
+                        "annotations/PNNN.csv; both")  # fmt: skip
     p.add_argument("--start", default=None,
                    help="start time of every recording, e.g. '2016-11-13 08:00' (default: a random morning each)")
     p.add_argument("--out", required=True, help="output folder (created if missing)")
