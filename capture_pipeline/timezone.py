@@ -155,7 +155,8 @@ def localise(time_ns, tz, *, clock: str = "fixed", clock_offset_s=None, ambiguou
     t = np.asarray(time_ns)
     t = t.view(np.int64) if t.dtype.kind == "M" else t.astype(np.int64, copy=False)
     info = {"timezone": str(tz), "clock": clock, "ambiguous_policy": ambiguous, "nonexistent_policy": nonexistent,
-            "clock_offset_s": None, "ambiguous_samples": 0, "nonexistent_samples": 0, "dst_transitions": []}  # fmt: skip
+            "clock_offset_s": None, "ambiguous_samples": 0, "nonexistent_samples": 0,
+            "dst_transitions": []}  # fmt: skip
     if len(t) == 0:
         if qc is not None:
             qc.update(info)
@@ -180,7 +181,8 @@ def localise(time_ns, tz, *, clock: str = "fixed", clock_offset_s=None, ambiguou
         info["nonexistent_samples"] = int(non_s.sum())
         if ambiguous == "raise" and info["ambiguous_samples"]:
             first = t[np.argmax(amb_s)].view("datetime64[ns]")
-            raise TimeZoneError(f"{info['ambiguous_samples']} samples have ambiguous local times in {tz} (first {first})")
+            raise TimeZoneError(f"{info['ambiguous_samples']} samples have ambiguous local times in {tz} "
+                                f"(first {first})")  # fmt: skip
         if nonexistent == "raise" and info["nonexistent_samples"]:
             first = t[np.argmax(non_s)].view("datetime64[ns]")
             raise TimeZoneError(f"{info['nonexistent_samples']} samples have non-existent local times in {tz} "

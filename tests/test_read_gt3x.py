@@ -94,7 +94,9 @@ def _activity2(ts, samples):
 def _zip(path, log=None, info=None, activity=None, fs=4, serial="MOS0TEST", extra="Acceleration Scale: 256.0\r\n"):
     ticks = 621_355_968_000_000_000 + T0 * 10_000_000
     with zipfile.ZipFile(path, "w") as z:
-        z.writestr("info.txt", info if info is not None else INFO.format(serial=serial, fs=fs, ticks=ticks, extra=extra))
+        if info is None:
+            info = INFO.format(serial=serial, fs=fs, ticks=ticks, extra=extra)
+        z.writestr("info.txt", info)
         if log is not None:
             z.writestr("log.bin", log)
         if activity is not None:
@@ -142,7 +144,8 @@ def test_corrupt_record_in_real_file(tmp_path, real_dir):
     with pytest.warns(UserWarning, match="fail their checksum"):
         r = read_gt3x(_zip(tmp_path / "real_bad.gt3x", bytes(log), info=info.decode()))
     assert r.qc["corrupt_records"] == 1 and r.qc["corrupt_activity_records"] == 1
-    assert r.qc["activity_records"] == 587 and str(r.time[:1].view("datetime64[ns]")[0]) == "2020-08-26T10:09:01.000000000"
+    assert r.qc["activity_records"] == 587
+    assert str(r.time[:1].view("datetime64[ns]")[0]) == "2020-08-26T10:09:01.000000000"
 
 
 def test_corrupt_size_field_resynchronises(tmp_path):

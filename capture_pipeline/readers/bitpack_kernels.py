@@ -421,7 +421,7 @@ def unpack12_yxz(buf, offsets, counts, out_start, raw):
 
 @numba.njit(cache=True, nogil=True)
 def unpack_int16_xyz(buf, offsets, counts, out_start, raw):
-    """Copy ActiGraph ACTIVITY2 samples (little-endian int16 x, y, z) into ``raw``; returns samples at ±32767/-32768."""
+    """Copy ActiGraph ACTIVITY2 samples (little-endian int16 x, y, z) into ``raw``; returns samples at full scale."""
     clipped = 0
     for k in range(offsets.shape[0]):
         base = offsets[k]

@@ -15,13 +15,13 @@ def add_arguments(p):
     p.add_argument("--keep-raw", action="store_true", help="also store raw temperature, light and battery (CWA)")
     p.add_argument("--units", choices=["auto", "g", "m/s2"], default="auto", help="CSV acceleration units")
     p.add_argument("--no-idle-sleep-fill", action="store_true",
-                   help="ActiGraph .gt3x: leave idle-sleep periods as gaps instead of repeating the last sample")  # fmt: skip
+                   help=".gt3x: leave idle-sleep periods as gaps, not filled with the last sample")  # fmt: skip
     p.add_argument("--timezone", metavar="ZONE", default=None,
                    help="IANA zone the device was worn in (e.g. Europe/London): adds time_utc and time_local columns; "
                         "default: naive device time only")  # fmt: skip
     p.add_argument("--clock", choices=["fixed", "wall"], default="fixed",
-                   help="with --timezone: the device clock keeps one UTC offset (fixed, devices; the offset recorded in "
-                        "the file if any) or follows daylight saving (wall, e.g. some CSV exports)")  # fmt: skip
+                   help="with --timezone: the device clock keeps one UTC offset (fixed: devices; the offset recorded "
+                        "in the file if any) or follows daylight saving (wall: e.g. some CSV exports)")  # fmt: skip
     p.add_argument("--quiet", action="store_true")
 
 
@@ -72,5 +72,6 @@ def run(args) -> int:
             tz = rec.meta["timezone"]
             print(f"  time zone {args.timezone} ({args.clock} clock, offset {tz['clock_offset_s']} s from "
                   f"{tz['clock_offset_source']}): {len(tz['dst_transitions'])} DST changes, "
-                  f"{tz['ambiguous_samples']} ambiguous and {tz['nonexistent_samples']} non-existent local times")  # fmt: skip
+                  f"{tz['ambiguous_samples']} ambiguous and {tz['nonexistent_samples']} non-existent "
+                  "local times")  # fmt: skip
     return 0
