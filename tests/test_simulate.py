@@ -259,7 +259,7 @@ def test_daily_schedule_is_a_plausible_week():
     [
         ({"hours": 0}, "hours"),
         ({"hours": -1}, "hours"),
-        ({"hours": None}, "hours"),
+        ({"hours": "8"}, "hours"),
         ({"hours": None, "schedule": [("flying", 10)]}, "unknown activity"),
         ({"hours": 1, "schedule": [("walking", 10)]}, "either hours or"),
         ({"hours": None, "schedule": [("walking", -5)]}, "positive"),

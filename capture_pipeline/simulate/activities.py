@@ -122,6 +122,18 @@ _ANNOTATIONS: dict[str, dict[str, list[tuple[str, float]]]] = {
                 0.5,
             ),
         ],
+        "commute_home": [
+            (
+                "transportation;walking;17161 walking not as the single means of transports e.g.from house to "
+                "transports or vice versa/from car to places or vice versa/between transports;MET 2.5",
+                0.6,
+            ),
+            (
+                "transportation;walking;17250 walking as the single means to a destination not to work or class;"
+                "MET 3.0",
+                0.4,
+            ),
+        ],
         "leisure": [
             (
                 "transportation;walking;17250 walking as the single means to a destination not to work or class;"

@@ -222,7 +222,7 @@ def _start_ns(start, rng) -> int:
 
 def simulate_participant(
     pid,
-    hours: float | None = 24.0,
+    hours: float | None = None,
     seed: int = 0,
     start=None,
     *,
@@ -237,8 +237,8 @@ def simulate_participant(
     ----------
     pid : str or int
         Participant id (``"P001"``) or number (1 → ``"P001"``). Together with ``seed`` it fixes everything.
-    hours : float or None
-        Recording length. Must be None when ``schedule`` is given.
+    hours : float, optional
+        Recording length (default 24 h). Leave it out when ``schedule`` is given: the schedule sets the length.
     seed : int
         Cohort seed; the same ``(pid, seed)`` always gives the same participant, whatever the other arguments.
     start : str, datetime-like or None
@@ -286,7 +286,8 @@ def simulate_participant(
         bouts = explicit_schedule(rng_schedule, schedule)
         duration_s = bouts[-1].end_s
     else:
-        if hours is None or not np.isfinite(hours) or hours <= 0:
+        hours = 24.0 if hours is None else hours
+        if not isinstance(hours, (int, float, np.number)) or not np.isfinite(hours) or hours <= 0:
             raise ValueError(f"hours must be a positive number, got {hours!r}")
         duration_s = float(hours) * 3600.0
         midnight = np.datetime64(start_ns, "ns").astype("datetime64[D]")

@@ -62,22 +62,24 @@ class _Day:
             filler()
 
 
-def _commute(day: _Day, mode: str):
+def _commute(day: _Day, mode: str, home: bool = False):
+    # walking to work and walking home carry different CAPTURE-24 annotations (17270 is "to work ... (not from)")
+    walk = "commute_home" if home else "commute"
     if mode == "walk":
-        day.add("walking", "commute", 12, 30)
+        day.add("walking", walk, 12, 30)
     elif mode == "drive":
-        day.add("walking", "commute", 1, 4)
+        day.add("walking", walk, 1, 4)
         day.add("driving", "commute", 15, 40)
-        day.add("walking", "commute", 2, 5)
+        day.add("walking", walk, 2, 5)
     elif mode == "bus_train":
-        day.add("walking", "commute", 4, 10)
+        day.add("walking", walk, 4, 10)
         day.add("standing", "commute", 2, 8)
         day.add("bus_train", "commute", 15, 45)
-        day.add("walking", "commute", 4, 10)
+        day.add("walking", walk, 4, 10)
     else:
-        day.add("walking", "commute", 1, 2)
+        day.add("walking", walk, 1, 2)
         day.add("bicycling", "commute", 15, 35)
-        day.add("walking", "commute", 1, 3)
+        day.add("walking", walk, 1, 3)
 
 
 def _work_block(day: _Day):
@@ -155,7 +157,7 @@ def _awake_day(rng, person: Person, length_s: float, workday: bool) -> list[tupl
         else:
             day.add("walking", "work", 2, 6)
         day.until((rng.normal(17.0, 0.5) - wake) * hour, lambda: _work_block(day))
-        _commute(day, person.commute)
+        _commute(day, person.commute, home=True)
     else:
         day.until((12.5 - wake) * hour, lambda: _leisure_block(day, person))
         day.add("eating", "leisure" if rng.random() < 0.4 else "home", 20, 45)
