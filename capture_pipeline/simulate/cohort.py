@@ -159,6 +159,10 @@ def simulate_cohort(
         raise ValueError(f"hours must be a positive number, got {hours!r}")
     if start is not None:
         _start_ns(start, None)  # fail before anything is written
+    if format in ("cwa", "both"):
+        from ..cwa_writer import rate_code
+
+        rate_code(fs, 8)  # a rate a CWA file can hold (3200 / 2**k Hz)
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     rows = []

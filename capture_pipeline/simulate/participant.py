@@ -244,7 +244,7 @@ def simulate_participant(
     start : str, datetime-like or None
         First sample time (naive local). Default: a random whole minute between 07:00 and 11:00 in 2014-2016.
     fs : float
-        Configured sample rate (Hz).
+        Configured sample rate (Hz), 25-3200.
     schedule : sequence of (activity, seconds[, context]), optional
         An explicit bout list instead of the daily plan (see `activities.NAMES`); useful in tests.
     clock_error : bool
@@ -270,8 +270,9 @@ def simulate_participant(
     pid = _pid(pid)
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if not (isinstance(fs, (int, float)) and 1.0 <= fs <= 3200.0):
-        raise ValueError(f"fs must be a sample rate in Hz between 1 and 3200, got {fs!r}")
+    if not (isinstance(fs, (int, float)) and 25.0 <= fs <= 3200.0):
+        # below 25 Hz the vehicle-vibration and running-impact bands do not fit under the Nyquist frequency
+        raise ValueError(f"fs must be a sample rate in Hz between 25 and 3200, got {fs!r}")
     ss_person, ss_schedule, ss_signal, ss_device = participant_seed_sequence(pid, seed).spawn(4)
     rng_person = np.random.default_rng(ss_person)
     rng_schedule = np.random.default_rng(ss_schedule)

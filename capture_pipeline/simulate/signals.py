@@ -13,7 +13,8 @@ gravity) in its own frame, plus the linear acceleration of the wrist.
   at the step frequency and an arm swing (a pendulum) at half of it, whose tangential acceleration appears in
   the vector magnitude at the step frequency, as on real wrists.
 
-Every function here works on whole bouts with numpy/scipy array operations; the only Python loops are over bouts.
+Every function here works on whole bouts with numpy/scipy array operations; events (gestures, bites, posture
+changes) are scattered in vectorised form. The only Python loops are over bouts, axes and gait harmonics.
 """
 
 from __future__ import annotations
