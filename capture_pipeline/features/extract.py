@@ -333,12 +333,14 @@ def extract_features(
     * a sample clipped before calibration has every non-zero axis forced to ±r if any calibrated axis exceeds r;
     * ``temp`` is the sample-weighted mean including edge samples; it is 0 when the input has no temperature.
 
-    Chunking: `FeatureExtractor` processes consecutive chunks with carried state and gives exactly the one-pass
-    result. To run chunks (e.g. days) independently on different workers, give each worker its chunk preceded by
-    at least one window of overlap, the same ``epoch_origin_ns`` (the first sample's time) and keep only the
-    windows starting at or after the chunk start: the window grid is then common and the low-pass state has
-    converged (to ~1e-12) over the overlap; only pathological timing (backward steps, interrupts inside the
-    overlap) can make such windows differ from one pass.
+    Chunking: `FeatureExtractor` processes consecutive chunks with carried state and gives exactly (bit for bit)
+    the one-pass result. To run chunks [start, end) (e.g. days) independently on different workers, give each
+    worker the samples from at least one window (30 s; more is harmless) before ``start`` up to and including the
+    first sample at or after ``end`` (it completes the last window), the same ``epoch_origin_ns`` (the recording's
+    first sample time), and keep only the windows whose ``time`` lies in [start, end) with ``start`` and ``end``
+    whole milliseconds. The window grid is then common, and the low-pass state converges over the overlap to
+    rounding level (tested at 1e-9); only timing faults inside the overlap (backward steps, an interrupt) can make
+    such windows differ from one pass, in their dataErrors count or, after an interrupt, their position.
     """
     coefs = _resolve_calibration(recording, calibrate, calibration)
     fx = FeatureExtractor(
