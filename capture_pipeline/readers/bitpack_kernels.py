@@ -40,7 +40,8 @@ def page_lines(buf, marks, end, n_lines):
     Returns
     -------
     lo, hi : int64 arrays (p, n_lines)
-        Byte span of each line without its line terminator (CR LF or LF); -1 where the page has fewer lines.
+        Byte span of each line without its line terminator (CR LF or LF) and trailing spaces; -1 where the page has
+        fewer lines.
     found : int64 array (p,)
         Non-empty lines found in the page (more than ``n_lines`` means the page has extra text).
     """
@@ -57,7 +58,7 @@ def page_lines(buf, marks, end, n_lines):
             while e < stop and buf[e] != 10:
                 e += 1
             h = e
-            if h > pos and buf[h - 1] == 13:
+            while h > pos and (buf[h - 1] == 13 or buf[h - 1] == 32):  # CR of CR LF, and stray trailing spaces
                 h -= 1
             if h > pos:  # blank lines (e.g. a trailing CR LF pair) carry nothing
                 if j < n_lines:
