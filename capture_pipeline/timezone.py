@@ -34,6 +34,8 @@ from .errors import CapturePipelineError
 NS_PER_MIN = 60_000_000_000
 NS_PER_S = 1_000_000_000
 _PAD_MIN = 2 * 1440  # grid padding: more than any UTC offset (max ±14 h) plus a day
+#: Longer spans are refused as corrupt timestamps (the minute grid would need gigabytes).
+MAX_SPAN_DAYS = 20 * 366
 
 CLOCKS = ("fixed", "wall")
 AMBIGUOUS = ("earlier", "later", "infer", "raise")
@@ -162,6 +164,9 @@ def localise(time_ns, tz, *, clock: str = "fixed", clock_offset_s=None, ambiguou
             qc.update(info)
         return np.empty(0, np.int64), np.empty(0, np.int32)
     lo, hi = int(t.min()), int(t.max())
+    if hi - lo > MAX_SPAN_DAYS * 86400 * NS_PER_S:
+        raise TimeZoneError(f"the times span {(hi - lo) / 86400e9:.0f} days (from {np.datetime64(lo, 'ns')} to "
+                            f"{np.datetime64(hi, 'ns')}); check the input's timestamps")  # fmt: skip
     grid = _Grid(lo, hi, zone)
 
     if clock == "fixed":

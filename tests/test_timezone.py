@@ -148,3 +148,10 @@ def test_convert_with_timezone(tmp_path, real_dir):
     assert main(["convert", str(real_dir / "GENEActiv_testfile.bin"), "--out", str(tmp_path / "no.parquet"),
                  "--timezone", "Mars/Olympus"]) == 2  # fmt: skip
     assert not (tmp_path / "no.parquet").exists()
+
+
+def test_absurd_time_span_is_refused():
+    t = np.array([naive("1970-01-01 00:00")[0], naive("2024-01-01 00:00")[0]])
+    with pytest.raises(tz.TimeZoneError, match="the times span 19723 days"):
+        tz.localise(t, LONDON)
+    assert len(tz.localise(t[:0], LONDON)[0]) == 0

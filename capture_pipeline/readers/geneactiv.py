@@ -51,7 +51,8 @@ def _load(path) -> np.ndarray:
         if gz:
             with gzip.open(path, "rb") as fh:
                 return np.frombuffer(fh.read(), np.uint8)
-        return np.fromfile(path, np.uint8)
+        # mapped, not copied: a week of text is over a gigabyte and is read once, front to back
+        return np.memmap(path, np.uint8, mode="r")
     except (OSError, EOFError) as exc:
         raise InputError(path, f"cannot be read or decompressed ({exc})") from exc
 
