@@ -256,18 +256,19 @@ def fit(
     except ImportError:  # pragma: no cover - tqdm is a dependency
         progress = False
 
-    lab_order, lab_pos = rng.permutation(n_l), 0
-    evals_without_improvement = 0
     if start_epoch > 1:  # resuming: continue the labelled cycle and the early-stopping count where they were
         lab_order, lab_pos = ckpt["lab_order"], ckpt["lab_pos"]
         evals_without_improvement = ckpt["evals_without_improvement"]
+    else:
+        lab_order, lab_pos = rng.permutation(n_l), 0
+        evals_without_improvement = 0
     wall_start = time.perf_counter() - result.train_seconds
+    consecutive_bad = 0  # non-finite steps in a row (across epoch boundaries)
     for epoch in range(start_epoch, config.epochs + 1):
         model.train()
         order = torch.as_tensor(rng.permutation(n_u), device=device)
         sums = np.zeros(4)
         n_steps = 0
-        consecutive_bad = 0
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}", leave=False, disable=not progress)
         for step in range(steps_per_epoch):
             if config.max_steps is not None and result.steps >= config.max_steps:
@@ -310,7 +311,9 @@ def fit(
                 bar.set_postfix(loss=f"{loss_value:.1f}", bound_u=f"{float(terms.unlabelled_elbo):.1f}")
         bar.close()
         if n_steps == 0:
-            break
+            if config.max_steps is not None and result.steps >= config.max_steps:
+                break
+            continue  # every step of the epoch was skipped by the NaN guard: keep counting towards giving up
         means = sums / n_steps
         record = {
             "epoch": epoch, "steps": result.steps, "loss": means[0], "elbo_labelled": means[1],
@@ -337,10 +340,6 @@ def fit(
         result.history.append(record)
         result.epochs_run = epoch
         result.train_seconds = time.perf_counter() - wall_start
-        if progress:
-            val = f", val acc {record['val_many_to_one']:.4f}" if "val_many_to_one" in record else ""
-            print(f"epoch {epoch}: loss {means[0]:.2f}, U {means[2]:.2f}{val} ({record['seconds']:.0f} s)",
-                  file=sys.stderr)
         if callback is not None:
             callback(record)
         stop = config.patience is not None and evals_without_improvement >= config.patience

@@ -85,6 +85,12 @@ def _plot_confusions(path: Path, raw, mapped, title: str) -> None:
     plt.close(fig)
 
 
+def _print_epoch(record: dict) -> None:
+    val = f", validation many-to-one {record['val_many_to_one']:.4f}" if "val_many_to_one" in record else ""
+    print(f"epoch {record['epoch']}: loss {record['loss']:.2f}, unlabelled bound {record['elbo_unlabelled']:.2f}"
+          f"{val} ({record['seconds']:.0f} s)", flush=True)
+
+
 def run(args) -> int:
     import numpy as np
     import torch
@@ -118,7 +124,7 @@ def run(args) -> int:
     result = fit(
         model, (data.x_labelled, data.y_labelled), data.x_unlabelled, config,
         validation=(data.x_val, data.y_val), checkpoint=out / "checkpoint.pt", resume=args.resume,
-        progress=not args.no_progress,
+        progress=not args.no_progress, callback=_print_epoch,
     )
     # Scoring: the best-validation parameters (restored by fit); inputs are raw grey levels, as in the original.
     val_out = model.predict(data.x_val)
