@@ -301,7 +301,7 @@ def local_date(utc_ns, local_offset_s) -> np.ndarray:
     return (local_wall_ns(utc_ns, local_offset_s) // (86400 * NS_PER_S)).astype("datetime64[D]")
 
 
-def local_days(utc_ns, tz, interval_s: float | None = None) -> pd.DataFrame:
+def local_days(utc_ns, tz, interval_s: float | None = None, values: dict | None = None) -> pd.DataFrame:
     """One row per local calendar day touched by ``utc_ns``, with its true length.
 
     Parameters
@@ -312,6 +312,9 @@ def local_days(utc_ns, tz, interval_s: float | None = None) -> pd.DataFrame:
         Zone.
     interval_s : float, optional
         Seconds each instant stands for (the sample period, or the window length); gives ``covered_h``.
+    values : dict of str to array, optional
+        Per-instant values (e.g. ``{"enmo": ..., "wear": ...}``) averaged per local day into ``<name>_mean``
+        (NaN ignored; a boolean's mean is the fraction of the day's instants).
 
     Returns
     -------
@@ -320,7 +323,7 @@ def local_days(utc_ns, tz, interval_s: float | None = None) -> pd.DataFrame:
         the next, tz-aware UTC), ``length_h`` (23, 24, 25, or e.g. 23.5 for half-hour DST zones), ``dst_change``
         (True when the day is not 24 h long), ``offset_start_s``/``offset_end_s``, ``n`` (instants in the day) and,
         with ``interval_s``, ``covered_h`` (``n * interval_s`` in hours) and ``complete`` (``covered_h`` reaches
-        ``length_h`` within one interval).
+        ``length_h`` within one interval); with ``values``, one ``<name>_mean`` column each.
     """
     zone = get_zone(tz)
     u = np.asarray(utc_ns, np.int64)
@@ -355,4 +358,14 @@ def local_days(utc_ns, tz, interval_s: float | None = None) -> pd.DataFrame:
     if interval_s is not None:
         out["covered_h"] = counts * float(interval_s) / 3600.0
         out["complete"] = out["covered_h"] >= out["length_h"] - float(interval_s) / 3600.0 * 1.0001
+    day_idx = days_u.astype(np.int64) - d_lo
+    for name, v in (values or {}).items():
+        v = np.asarray(v, np.float64)
+        if v.shape != u.shape:
+            raise ValueError(f"values[{name!r}] has {v.shape[0] if v.ndim else 0} entries for {len(u)} instants")
+        ok = np.isfinite(v)
+        sums = np.bincount(day_idx[ok], weights=v[ok], minlength=len(dates))
+        n_ok = np.bincount(day_idx[ok], minlength=len(dates))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[f"{name}_mean"] = np.where(n_ok > 0, sums / np.maximum(n_ok, 1), np.nan)
     return out

@@ -155,3 +155,17 @@ def test_absurd_time_span_is_refused():
     with pytest.raises(tz.TimeZoneError, match="the times span 19723 days"):
         tz.localise(t, LONDON)
     assert len(tz.localise(t[:0], LONDON)[0]) == 0
+
+
+def test_local_day_means_use_local_days():
+    # hourly values over the autumn change: the 25-hour day averages 25 values, the day before 24
+    t = naive("2024-10-26 00:00", 72, step_s=3600)
+    utc, off = tz.localise(t, LONDON)
+    v = np.arange(72, dtype=float)
+    v[5] = np.nan
+    days = tz.local_days(utc, LONDON, interval_s=3600, values={"v": v, "wear": v > 30})
+    assert days.n.tolist() == [24, 25, 23]
+    assert days.v_mean.iloc[0] == pytest.approx(np.nanmean(v[:24]))
+    assert days.v_mean.iloc[1] == pytest.approx(np.mean(v[24:49])) and days.wear_mean.iloc[1] == pytest.approx(18 / 25)
+    with pytest.raises(ValueError, match=r"values\['v'\] has 3 entries for 72 instants"):
+        tz.local_days(utc, LONDON, values={"v": [1, 2, 3]})
