@@ -226,15 +226,15 @@ def _read_log(buf, fs, fill, path):
     K.record_times_and_fill(rec_s * 1_000_000_000, counts, out_start, fill_start, fill_counts, 1e9 / fs, time, raw,
                             filled)  # fmt: skip
 
-    # which filled periods the device explained with an idle-sleep event (enter at or after the last record)
+    # a filled period is explained when the device logged "enter idle sleep" between the records around it
     ev = ok & (rtype == EVENT) & (size >= 1)
     ev_code = np.where(ev, buf[np.minimum(pos + 8, len(buf) - 1)], -1)
     enter_ts = np.sort(ts[ev_code == EVENT_IDLE_SLEEP_ENTER])
     gap_idx = np.flatnonzero(missing_s > 0)
-    prev_s = rec_s[gap_idx - 1]
-    k = np.searchsorted(enter_ts, prev_s, side="left")
-    explained = (k < len(enter_ts)) & (enter_ts[np.minimum(k, max(len(enter_ts) - 1, 0))] <= rec_s[gap_idx]) \
-        if len(enter_ts) else np.zeros(len(gap_idx), bool)  # fmt: skip
+    # enter events up to each bounding timestamp: more at the later one means one fell inside
+    before = np.searchsorted(enter_ts, rec_s[gap_idx - 1], side="left")
+    until = np.searchsorted(enter_ts, rec_s[gap_idx], side="right")
+    explained = until > before
     listed = gap_idx[:MAX_LISTED]
     periods = [
         {"start": str(np.datetime64(int(s) + 1, "s")), "length_s": int(m), "after_idle_sleep_event": bool(e)}
