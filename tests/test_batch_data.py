@@ -25,11 +25,15 @@ def synthetic_samples(minutes=150, fs=100.0, seed=0, gap_at_min=None, gap_min=3.
                              [0.6, 0.8, 0], [0, -0.6, 0.8]], float)  # fmt: skip
     minute = (seconds // 60).astype(int)
     block = minute // 4  # 4-minute blocks: even blocks still, odd blocks moving
+    k = 0  # still blocks so far: each one in the next orientation
     for b in np.unique(block):
         sel = block == b
-        g = orientations[(b // 2) % len(orientations)]
-        if b % 2 == 0 or 40 <= minute[sel][0] < 112:  # still (and 72 min flat: non-wear)
+        g = orientations[k % len(orientations)]
+        if 40 <= minute[sel][0] < 112:  # 72 min flat on a table: non-wear
+            true[sel] = orientations[4]
+        elif b % 2 == 0:  # still
             true[sel] = g
+            k += 1
         else:
             ph = seconds[sel]
             true[sel] = g + 0.4 * np.stack([np.sin(2 * np.pi * 1.8 * ph), np.cos(2 * np.pi * 1.1 * ph),
@@ -63,8 +67,8 @@ def test_synthetic_file_has_blocks_and_calibrates(tmp_path):
     import capture_pipeline as cp
     from capture_pipeline.calibration_fit import fit_calibration
 
-    n_blocks = write_synthetic_cwa(tmp_path / "a.cwa", minutes=60)
-    assert n_blocks == 3000  # 360,000 samples / 120 per packed block
+    n_blocks = write_synthetic_cwa(tmp_path / "a.cwa", minutes=150)
+    assert n_blocks == 7500  # 900,000 samples / 120 per packed block
     coef = fit_calibration(cp.read(tmp_path / "a.cwa"))
     assert coef.info["applied"], coef.info["reason"]
     np.testing.assert_allclose(coef.offset, OFFSET, atol=6e-3)  # the temperature term absorbs some
