@@ -241,6 +241,8 @@ def fit(
         model.load_state_dict(ckpt["model_state"])
         optimizer.load_state_dict(ckpt["optimizer_state"])
         torch.set_rng_state(ckpt["torch_rng"])
+        if device.type == "cuda" and ckpt.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(ckpt["cuda_rng"], device)
         rng.bit_generator.state = ckpt["numpy_rng"]
         best_state = ckpt.get("best_state")
         for key in ("history", "best_epoch", "best_score", "steps", "train_seconds", "nan_restores"):
@@ -351,6 +353,7 @@ def fit(
                     "model_config": model.config(), "model_state": model.state_dict(),
                     "optimizer_state": optimizer.state_dict(), "best_state": best_state,
                     "torch_rng": torch.get_rng_state(), "numpy_rng": rng.bit_generator.state,
+                    "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                     "epoch": epoch, "history": result.history, "best_epoch": result.best_epoch,
                     "best_score": result.best_score, "steps": result.steps,
                     "train_seconds": result.train_seconds, "nan_restores": result.nan_restores,

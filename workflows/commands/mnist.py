@@ -78,6 +78,8 @@ def _plot_confusions(path: Path, raw, mapped, title: str) -> None:
         ax.set_xlabel(name)
         ax.set_ylabel("true class")
         ax.set_xticks(range(m.shape[1]))
+        if m is mapped:  # the last column holds outputs without a class
+            ax.set_xticklabels([str(c) for c in range(m.shape[1] - 1)] + ["none"])
         ax.set_yticks(range(m.shape[0]))
     fig.suptitle(title)
     fig.tight_layout()
@@ -131,10 +133,11 @@ def run(args) -> int:
     test_out = model.predict(data.x_test)
     scores = evaluation.evaluate_clusters(test_out, data.y_test, val_out, data.y_val, n_clusters=model.n_y)
     raw = evaluation.confusion_matrix(data.y_test, test_out, n_classes, model.n_y)
-    mapped = evaluation.confusion_matrix(
-        data.y_test, np.maximum(evaluation.apply_mapping(test_out, scores["mapping"]), 0), n_classes, n_classes)
     hidden_mask = np.isin(data.y_test, data.hidden_classes)
     mapped_pred = evaluation.apply_mapping(test_out, scores["mapping"])
+    # Outputs that received no validation example have no class (-1): a last column "unmapped", all errors.
+    unmapped_col = np.where(mapped_pred < 0, n_classes, mapped_pred)
+    mapped = evaluation.confusion_matrix(data.y_test, unmapped_col, n_classes, n_classes + 1)
     metrics = {
         "dataset": args.dataset, "model": args.model, "seed": args.seed,
         "test_many_to_one": scores["many_to_one"], "test_hungarian": scores["hungarian"],
@@ -168,7 +171,7 @@ def run(args) -> int:
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     classes = [str(c) for c in range(n_classes)]
     _write_csv(out / "confusion_matrix.csv", raw, classes, [f"out{k}" for k in range(model.n_y)])
-    _write_csv(out / "confusion_matrix_mapped.csv", mapped, classes, classes)
+    _write_csv(out / "confusion_matrix_mapped.csv", mapped, classes, classes + ["unmapped"])
     np.save(out / "test_outputs.npy", test_out.astype(np.int8))
     _plot_confusions(out / "confusion_matrix.png", raw, mapped,
                      f"{args.dataset} {args.model} seed {args.seed}: test many-to-one {scores['many_to_one']:.4f}, "

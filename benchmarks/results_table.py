@@ -1,0 +1,93 @@
+"""Results table of the (Fashion-)MNIST protocol runs from every ``benchmarks/results/**/metrics.json``.
+
+Each finished `capture-pipeline mnist` run writes one small metrics.json; copying it under benchmarks/results/
+(one folder per run) adds it to the table, so runs made in different sittings add up.
+
+    python benchmarks/results_table.py [--results benchmarks/results] [--out table.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+TARGETS = {("mnist", "gmdgm"): "paper: 0.94 (best of 10); targets best ≥ 0.94, mean ≥ 0.92",
+           ("mnist", "m2"): "paper: 0.82 (best of 10)",
+           ("fashion-mnist", "gmdgm"): "follow-up paper: 0.772 ± 0.013 (model UNSURE)"}
+
+
+def load_runs(root: Path) -> list[dict]:
+    runs = []
+    for path in sorted(root.rglob("metrics.json")):
+        m = json.loads(path.read_text())
+        m["_path"] = str(path.relative_to(root))
+        runs.append(m)
+    return runs
+
+
+def _mean_sd_best(values) -> str:
+    v = np.asarray(values, dtype=float)
+    sd = f" ± {v.std(ddof=1):.3f}" if v.size > 1 else ""
+    return f"{v.mean():.3f}{sd} (best {v.max():.3f})"
+
+
+def table(runs: list[dict]) -> str:
+    lines = ["| dataset | model | runs (seeds) | epochs run | many-to-one, test (val mapping) | Hungarian, test "
+             "(val mapping) | many-to-one, transductive | wall time per run | reference |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    groups = defaultdict(list)
+    for r in runs:
+        groups[(r["dataset"], r["model"])].append(r)
+    for (dataset, model), rs in sorted(groups.items()):
+        epochs = sorted({r["epochs_run"] for r in rs})
+        minutes = np.mean([r["train_seconds"] for r in rs]) / 60
+        lines.append(
+            f"| {dataset} | {model} | {len(rs)} ({', '.join(str(r['seed']) for r in rs)}) | "
+            f"{', '.join(map(str, epochs))} | {_mean_sd_best([r['test_many_to_one'] for r in rs])} | "
+            f"{_mean_sd_best([r['test_hungarian'] for r in rs])} | "
+            f"{_mean_sd_best([r['test_many_to_one_transductive'] for r in rs])} | {minutes:.0f} min | "
+            f"{TARGETS.get((dataset, model), '')} |")
+    lines += ["", "| run | seed | epochs (best) | s/epoch | device, threads | many-to-one | Hungarian | "
+              "transductive | hidden classes | labelled classes | outputs used |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(runs, key=lambda r: (r["dataset"], r["model"], r["seed"], r["_path"])):
+        env = r.get("environment", {})
+        lines.append(
+            f"| {r['_path'].rsplit('/', 1)[0]} | {r['seed']} | {r['epochs_run']} ({r['best_epoch']}) | "
+            f"{r['seconds_per_epoch']:.0f} | {env.get('device', '?')}, {env.get('threads', '?')} | "
+            f"{r['test_many_to_one']:.4f} | {r['test_hungarian']:.4f} | {r['test_many_to_one_transductive']:.4f} | "
+            f"{r['test_accuracy_hidden_classes']:.4f} | {r['test_accuracy_labelled_classes']:.4f} | "
+            f"{r['outputs_used_test']} |")
+    # GM-DGM vs M2 on each seed both were run with
+    by_seed = defaultdict(dict)
+    for r in runs:
+        by_seed[(r["dataset"], r["seed"])][r["model"]] = r["test_many_to_one"]
+    pairs = [(k, v) for k, v in sorted(by_seed.items()) if {"gmdgm", "m2"} <= v.keys()]
+    if pairs:
+        wins = sum(v["gmdgm"] > v["m2"] for _, v in pairs)
+        lines += ["", f"GM-DGM above M2 (many-to-one) on {wins} of {len(pairs)} seed(s) run with both: "
+                  + ", ".join(f"{d} seed {s}: {v['gmdgm']:.4f} vs {v['m2']:.4f}" for (d, s), v in pairs)]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--results", type=Path, default=HERE / "results")
+    p.add_argument("--out", type=Path, default=None)
+    args = p.parse_args()
+    runs = load_runs(args.results)
+    if not runs:
+        print(f"no metrics.json under {args.results}")
+        return
+    text = table(runs)
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
