@@ -138,6 +138,15 @@ def run(args) -> int:
     # Outputs that received no validation example have no class (-1): a last column "unmapped", all errors.
     unmapped_col = np.where(mapped_pred < 0, n_classes, mapped_pred)
     mapped = evaluation.confusion_matrix(data.y_test, unmapped_col, n_classes, n_classes + 1)
+    # Calinski–Harabasz (the seed paper's clustering score) on the test set, in the input space and in the space
+    # of E[z|x] under q, for the model's outputs and for the true classes.
+    latent = model.latent_mean(data.x_test)
+    calinski = {
+        "input_outputs": evaluation.calinski_harabasz(data.x_test, test_out),
+        "input_true_classes": evaluation.calinski_harabasz(data.x_test, data.y_test),
+        "latent_outputs": evaluation.calinski_harabasz(latent, test_out),
+        "latent_true_classes": evaluation.calinski_harabasz(latent, data.y_test),
+    }
     metrics = {
         "dataset": args.dataset, "model": args.model, "seed": args.seed,
         "test_many_to_one": scores["many_to_one"], "test_hungarian": scores["hungarian"],
@@ -146,6 +155,7 @@ def run(args) -> int:
         "test_accuracy_hidden_classes": float(np.mean(mapped_pred[hidden_mask] == data.y_test[hidden_mask])),
         "test_accuracy_labelled_classes": float(np.mean(mapped_pred[~hidden_mask] == data.y_test[~hidden_mask])),
         "test_per_class_accuracy": scores["per_class_accuracy"],
+        "test_calinski_harabasz": calinski,
         "val_many_to_one": result.best_score, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
         "epochs_requested": args.epochs, "stopped_early": result.stopped_early, "steps": result.steps,
         "train_seconds": round(result.train_seconds, 1), "wall_seconds_this_call": round(time.time() - started, 1),
