@@ -169,6 +169,9 @@ def test_mnist_command_writes_metrics_and_confusion_matrices(tmp_path):
     assert metrics["seed"] == 4 and metrics["model"] == "m2" and metrics["steps"] == 20
     assert 0 <= metrics["test_hungarian"] <= metrics["test_many_to_one_transductive"] <= 1
     assert metrics["protocol"]["pixels_kept"] == 443 and metrics["protocol"]["prior"][3] == 0.05
+    ch = metrics["test_calinski_harabasz"]
+    assert set(ch) == {"input_outputs", "input_true_classes", "latent_outputs", "latent_true_classes"}
+    assert ch["input_true_classes"] > 0
     rows = (out / "confusion_matrix.csv").read_text().splitlines()
     assert len(rows) == 11 and len(rows[0].split(",")) == 16  # header + 10 classes; label column + 15 outputs
     assert sum(int(v) for r in rows[1:] for v in r.split(",")[1:]) == 10_000
