@@ -27,6 +27,20 @@ def close(actual, expected, rtol=RTOL, atol=1e-9):
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
 
 
+def r7(values, p):
+    """R type-7 quantile from a sorted copy, with the reference's interpolation x[h] + (h - floor h)(x[h+1] - x[h])
+    (numpy's 'linear' method is the same quantile but interpolates from the upper side for weights >= 0.5, which
+    can differ in the last bit)."""
+    x = np.sort(values)
+    h = p * (len(x) - 1) + 1
+    if h <= 1:
+        return x[0]
+    if h >= len(x):
+        return x[-1]
+    hf = int(np.floor(h))
+    return x[hf - 1] + (h - hf) * (x[hf] - x[hf - 1])
+
+
 @pytest.fixture(scope="module")
 def windows():
     """12 windows of x, y, z: gravity in varying directions, a few Hz of movement, noise; one window at rest."""
@@ -180,7 +194,7 @@ def test_san_diego_statistics(windows, computed):
 
 
 def test_quartiles_exact_with_ties_and_skew():
-    """Quantiles by selection equal numpy's sort-based ones exactly, also with many ties and heavy tails."""
+    """Quantiles by selection equal sort-based ones exactly, also with many ties and heavy tails."""
     rng = np.random.default_rng(7)
     cases = [
         np.round(rng.exponential(0.01, size=(4, N)), 3),  # many ties
@@ -198,7 +212,7 @@ def test_quartiles_exact_with_ties_and_skew():
         for e in range(n_ep):
             v = vm_sd[e]
             for p, name in [(0.5, "median"), (0.0, "min"), (1.0, "max"), (0.25, "25thp"), (0.75, "75thp")]:
-                assert out[e, COL[name]] == np.quantile(v, p), (name, e)
+                assert out[e, COL[name]] == r7(v, p), (name, e)
 
 
 def test_atan2_fast_matches_libm():
@@ -290,3 +304,21 @@ def test_resample_grid():
     assert g.shape == (3000,) and g[0] == 0 and g[-1] == 29990 and np.all(np.diff(g) == 10)
     g = resample_grid(5, 30)  # round(5000 c / 150): 33.33 -> 33, 66.67 -> 67
     assert g[:4].tolist() == [0, 33, 67, 100]
+
+
+def test_quartile_selection_paths_equal_numpy():
+    """Both selection paths (radix for v >= 0, quickselect when signs are mixed) give the sort-based R-7 quantiles
+    exactly."""
+    from numba import njit
+
+    from capture_pipeline.features.kernels import _quartiles_r7
+
+    @njit
+    def quartiles(v):
+        return _quartiles_r7(v, np.empty_like(v))
+
+    rng = np.random.default_rng(11)
+    for v in [rng.normal(size=N), np.abs(rng.normal(size=N)), rng.normal(size=7), np.abs(rng.normal(size=2)),
+              np.array([-0.0, 0.0, -0.0, 1.0, 1.0]), np.repeat(rng.exponential(size=30), 100)]:
+        assert list(quartiles(v)) == [r7(v, p) for p in (0, 0.25, 0.5, 0.75, 1)]
+        np.testing.assert_allclose(quartiles(v), np.quantile(v, [0, 0.25, 0.5, 0.75, 1]), rtol=1e-15, atol=0)

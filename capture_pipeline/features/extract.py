@@ -236,21 +236,19 @@ def _table(starts_ms: np.ndarray, feats: np.ndarray, qc: np.ndarray) -> pd.DataF
     return df
 
 
-def _resolve_calibration(recording, calibrate, calibration):
+def _resolve_calibration(recording, calibrate, calibration) -> CalibrationCoefficients:
     if not calibrate:
         return IDENTITY
-    if calibration is not None:
-        return calibration
     try:
-        from ..calibration_fit import fit_calibration  # noqa: PLC0415 - optional, fitted by another stage
-    except ImportError:
-        warnings.warn(
-            "calibrate=True without coefficients and no calibration fit available: using identity coefficients; "
-            "pass calibration=... to calibrate",
-            stacklevel=3,
-        )
+        # imported lazily: the fit is another stage (and module) of the package
+        from ..calibration_fit import resolve_calibration
+    except ImportError:  # pragma: no cover - only in a build without the calibration stage
+        if isinstance(calibration, CalibrationCoefficients):
+            return calibration
+        warnings.warn("calibrate=True without coefficients and no calibration fit available: using identity "
+                      "coefficients; pass calibration=... to calibrate", stacklevel=3)
         return IDENTITY
-    return fit_calibration(recording)
+    return resolve_calibration(recording, calibrate=True, calibration=calibration)
 
 
 def extract_features(
@@ -278,11 +276,13 @@ def extract_features(
         Samples with int64 ns times (naive device-local), xyz in g and optionally per-sample temperature (°C). To
         reproduce the reference's numbers for a .cwa file, read it with ``read(path, time_mode="reference")``.
     calibrate : bool
-        Apply calibration coefficients. False: identity (offsets 0, gains 1, temperature coefficients 0).
-    calibration : CalibrationCoefficients, optional
-        Coefficients to apply when ``calibrate``. If None, they are fitted with
-        ``capture_pipeline.calibration_fit.fit_calibration(recording)`` when that module is installed; otherwise
-        identity is used with a warning (so: pass explicit coefficients to calibrate).
+        Apply calibration coefficients. False: identity (offsets 0, gains 1, temperature coefficients 0), whatever
+        ``calibration`` says -- as needed to compare with the golden files.
+    calibration : CalibrationCoefficients, dict, str or os.PathLike, optional
+        Coefficients to apply when ``calibrate`` (an object, a dict as in ``CalibrationCoefficients.to_dict`` or a
+        JSON file). If None they are fitted to the recording's own stationary periods with
+        ``capture_pipeline.calibration_fit.fit_calibration`` (van Hees et al. 2014, as the reference's separate
+        calibration pass).
     epoch_s : float
         Window length in s (reference: 30).
     fs : int

@@ -44,6 +44,12 @@ def hann(length: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
+def hann_dft_basis_t(length: int, n_bins: int = N_BINS) -> np.ndarray:
+    """`hann_dft_basis` transposed, (2 n_bins, length), C-contiguous."""
+    return np.ascontiguousarray(hann_dft_basis(length, n_bins).T)
+
+
+@functools.lru_cache(maxsize=8)
 def hann_dft_basis(length: int, n_bins: int = N_BINS) -> np.ndarray:
     """Matrix B (length, 2 n_bins) with ``s @ B = [Re X_0..X_{n-1}, Im X_0..X_{n-1}]`` of the Hann-windowed s."""
     i = np.arange(length, dtype=np.int64)[:, None]
@@ -54,30 +60,61 @@ def hann_dft_basis(length: int, n_bins: int = N_BINS) -> np.ndarray:
     return np.ascontiguousarray(np.hstack([h * np.cos(ang), -h * np.sin(ang)]))
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _row_products(rows, basis, out):
-    """``out[r] = rows[r] @ basis`` for every row, summing in index order.
+@numba.njit(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "contract"})
+def _row_products(rows, basis_t, out):
+    """``out[r, k] = rows[r] . basis_t[k]`` for every row r and basis vector k.
 
-    A BLAS matrix product would be faster only marginally, and its summation order depends on how many rows are
-    multiplied together, so the last bits of a window's features would depend on how the recording was chunked.
+    Each dot product is summed by the same (vectorised) code whatever the other rows are, so a window's result
+    never depends on which windows it was computed with: chunked extraction stays bit-identical to one pass. (A
+    BLAS matrix product is not: its blocking, and so its summation order, depends on the number of rows.)
     """
     n_rows, n = rows.shape
-    n_out = basis.shape[1]
+    n_out = basis_t.shape[0]
     for r in numba.prange(n_rows):
-        acc = np.zeros(n_out)
         row = rows[r]
-        for i in range(n):
-            v = row[i]
-            for k in range(n_out):
-                acc[k] += v * basis[i, k]
-        out[r, :] = acc
+        for k in range(n_out):
+            b = basis_t[k]
+            acc = 0.0
+            for i in range(n):
+                acc += row[i] * b[i]
+            out[r, k] = acc
 
 
 def _low_bins(rows: np.ndarray, length: int, n_bins: int = N_BINS) -> tuple[np.ndarray, np.ndarray]:
     """Re and Im of the first ``n_bins`` DFT bins of each Hann-windowed row (rows: (n_rows, length))."""
     out = np.empty((rows.shape[0], 2 * n_bins))
-    _row_products(rows, hann_dft_basis(length, n_bins), out)
+    _row_products(rows, hann_dft_basis_t(length, n_bins), out)
     return out[:, :n_bins], out[:, n_bins:]
+
+
+@numba.njit(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "contract"})
+def _window_bins(vm_sd, fs, basis_t, out):
+    """fft0-14 of every epoch: bins 0..14 of each Hann-windowed 1-s window (starts 0, fs/2, ..., N // fs windows),
+    summed over windows and divided by (largest single-window bin x number of windows)."""
+    n_ep, n = vm_sd.shape
+    n_win = n // fs
+    hop = fs // 2
+    n_bins = basis_t.shape[0] // 2
+    for e in numba.prange(n_ep):
+        row = vm_sd[e]
+        total = np.zeros(n_bins)
+        biggest = -np.inf
+        for w in range(n_win):
+            s = w * hop
+            for k in range(n_bins):
+                bre = basis_t[k]
+                bim = basis_t[n_bins + k]
+                re = 0.0
+                im = 0.0
+                for i in range(fs):
+                    re += row[s + i] * bre[i]
+                    im += row[s + i] * bim[i]
+                mag = re if k == 0 else np.sqrt(re * re + im * im)
+                total[k] += mag
+                biggest = max(biggest, mag)
+        scale = 1.0 / (biggest * n_win)
+        for k in range(n_bins):
+            out[e, C_FFT0 + k] = total[k] * scale
 
 
 def _bins_reference(re: np.ndarray, im: np.ndarray) -> np.ndarray:
@@ -170,23 +207,14 @@ def _unilever_scan(spec, fs, out):
         out[e, C_TOTAL] = total
 
 
-def san_diego_window_bins(vm_sd: np.ndarray, fs: int) -> np.ndarray:
-    """fft0-14 (spec #41-55): mean over the 1-s, 50 %-overlap windows of v of the first 15 bins, divided by the
-    largest single-window bin.
+def san_diego_window_bins(vm_sd: np.ndarray, fs: int, out: np.ndarray) -> None:
+    """fft0-14 (spec #41-55) into ``out``: mean over the 1-s, 50 %-overlap windows of v of the first 15 bins,
+    divided by the largest single-window bin.
 
     The reference's windows start at ``w * (fs // 2)`` for ``w < N // fs``, so with N = 30 fs they cover only the
     first ~15.5 s of the epoch (a quirk reproduced on purpose).
     """
-    n_ep, n = vm_sd.shape
-    n_win = n // fs
-    hop = fs // 2
-    # (n_ep * n_win, fs) copy of the overlapping windows
-    starts = np.arange(n_win) * hop
-    windows = vm_sd[:, starts[:, None] + np.arange(fs)[None, :]].reshape(n_ep * n_win, fs)
-    re, im = _low_bins(windows, fs)
-    b = _bins_reference(re, im).reshape(n_ep, n_win, N_BINS)
-    biggest = b.max(axis=(1, 2))
-    return b.sum(axis=1) * (1.0 / (biggest * n_win))[:, None]
+    _window_bins(vm_sd, fs, hann_dft_basis_t(fs, N_BINS), out)
 
 
 def spectral_features(xyz: np.ndarray, vm_sd: np.ndarray, enmo_trunc: np.ndarray, fs: int, out: np.ndarray,
@@ -215,7 +243,7 @@ def spectral_features(xyz: np.ndarray, vm_sd: np.ndarray, enmo_trunc: np.ndarray
     spec = scipy.fft.rfft(vm_sd * h, axis=1, workers=workers)
     _san_diego_scan(spec, float(fs), out)
     del spec
-    out[:, C_FFT0:C_FFT0 + N_BINS] = san_diego_window_bins(vm_sd, fs)
+    san_diego_window_bins(vm_sd, fs, out)
 
     spec = scipy.fft.rfft(enmo_trunc * h, axis=1, workers=workers)
     _unilever_scan(spec, float(fs), out)
