@@ -13,8 +13,9 @@ The CSV files sit at the top level exactly as in the CAPTURE-24 release; the dev
 ``cwa/`` (and nothing else is there) so that ``capture-pipeline features OUT/cwa`` finds only them, and a
 participant's CSV and CWA never share a folder (batch tools name outputs by participant id).
 
-The CSV follows the CAPTURE-24 processing: the device samples are calibrated (the calibration error undone with
-the true coefficients) and resampled by linear interpolation to an exact 100 Hz grid starting at the first sample.
+The CSV follows the CAPTURE-24 processing of the same device data: the samples as the device stores them
+(packed, 4/256 g at ±8 g) are calibrated (the calibration error undone with the true coefficients) and resampled
+by linear interpolation to an exact 100 Hz grid starting at the first sample.
 The CWA file holds what the device recorded: calibration error included, on the device's own slow clock.
 """
 
@@ -47,8 +48,13 @@ def _pids(participants) -> list[str]:
     return pids
 
 
+#: Resolution of AX3 packed samples at ±8 g (spec/cwa.md §6.1) and the largest stored value.
+PACKED_STEP_G = 4.0 / 256.0
+PACKED_MAX_G = 511 * PACKED_STEP_G
+
+
 def _resample_calibrated(rec, truth: ParticipantTruth, fs: float):
-    """Calibrated samples linearly interpolated to an exact ``1/fs`` grid from the first sample."""
+    """Device-resolution samples, calibrated, linearly interpolated to an exact ``1/fs`` grid from the first one."""
     step = int(round(1e9 / fs))
     t0 = int(rec.time[0])
     grid = t0 + np.arange((int(rec.time[-1]) - t0) // step + 1, dtype=np.int64) * step
@@ -58,7 +64,8 @@ def _resample_calibrated(rec, truth: ParticipantTruth, fs: float):
     dtemp = rec.temperature.astype(np.float64) - cal.mean_temp
     out = np.empty((len(grid), 3), dtype=np.float32)
     for k in range(3):  # one axis at a time keeps a week's recording within memory
-        col = cal.offset[k] + cal.gain[k] * rec.xyz[:, k].astype(np.float64) + cal.temp_coef[k] * dtemp
+        stored = np.clip(np.round(rec.xyz[:, k] / PACKED_STEP_G) * PACKED_STEP_G, -8.0, PACKED_MAX_G)
+        col = cal.offset[k] + cal.gain[k] * stored + cal.temp_coef[k] * dtemp
         out[:, k] = np.interp(dst, src, col)
     return grid, out
 
