@@ -139,7 +139,7 @@ def run_predictions(model_dir, files, out_dir, workers: int = 2, scheduler: str 
         cluster = None
         if scheduler is None:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+                                   dashboard_address=":0")  # any free port: never clash
         client = Client(scheduler or cluster)
         try:
             futures = client.map(predict_file, files, model_dir=model_dir, out_dir=str(out_dir), pure=False)

@@ -124,7 +124,7 @@ def analyse_model(model_dir, windows: pd.DataFrame, split, ch_rows: np.ndarray |
         scores = per_class_scores(y[has], pred, classes)
         confusion = pd.DataFrame(ev.confusion_matrix(y[has], clusters[has], len(classes), n_y), index=classes,
                                  columns=names)
-        confusion = confusion.loc[confusion.sum(1) > 0, confusion.sum(0) > 0]
+        confusion = confusion.loc[confusion.sum(axis=1) > 0, confusion.sum(axis=0) > 0]
     else:  # nothing labelled among the test windows: composition and CH only
         trans_map = np.full(n_y, -1)
         scores, confusion = pd.DataFrame(), pd.DataFrame()
