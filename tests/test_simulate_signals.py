@@ -148,3 +148,17 @@ def test_sleep_is_never_an_hour_still_but_nonwear_is():
         assert 0.7 < still[asleep].mean() < 0.98  # mostly still, as sleep is
         assert runs.max() < 2 * 40  # but moving at least every 40 minutes
         assert still[~asleep][1:].all()  # off the wrist: still throughout (first window may straddle)
+
+
+def test_activity_changes_move_the_arm_smoothly():
+    sched = [("sitting_tv", 60), ("standing", 60), ("nonwear", 60), ("sleep", 60)]
+    rec, truth = simulate_participant("P008", None, 1, schedule=sched)
+    xyz = (rec.xyz @ np.linalg.inv(truth.person.rotation).T)  # nominal frame: x = sin(forearm pitch)
+    for b in truth.bouts[1:]:
+        i = int(b.start_s * truth.fs_true)
+        before, after = xyz[i - 400 : i - 200].mean(axis=0), xyz[i + 200 : i + 400].mean(axis=0)
+        window = np.abs(np.diff(rec.xyz[i - 150 : i + 150], axis=0)).max()
+        # the posture changes a lot (sitting → standing: the forearm drops from ~horizontal to hanging) ...
+        assert np.abs(after - before).max() > 0.1 or b.activity == "sleep"
+        # ... but over ~1.5 s, not from one sample to the next (noise and small movements are < 0.1 g per step)
+        assert window < 0.1, (b.activity, window)

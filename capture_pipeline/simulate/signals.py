@@ -27,6 +27,8 @@ from scipy.signal import butter, sosfilt
 from .person import Person
 
 _G = 9.80665  # m/s² per g
+#: Seconds over which one bout's movement fades into the next one's.
+TRANSITION_S = 1.5
 _DEG = np.pi / 180.0
 
 
@@ -349,6 +351,9 @@ def compose(parts: dict) -> list:
 def synthesise(rng, bout_slices, activities, fs: float, person: Person, n: int) -> np.ndarray:
     """The true wrist acceleration in the person's device frame, bout by bout: float32, shape (3, n), g.
 
+    Consecutive bouts are cross-faded over `TRANSITION_S` seconds (each bout is generated that much longer), so
+    that changing activity moves the arm rather than teleporting it.
+
     Parameters
     ----------
     rng : numpy.random.Generator
@@ -362,11 +367,21 @@ def synthesise(rng, bout_slices, activities, fs: float, person: Person, n: int) 
     """
     out = np.empty((3, n), dtype=np.float32)
     rot = person.rotation
-    for (i0, i1), name in zip(bout_slices, activities):
-        if i1 <= i0:
+    slices = [(int(i0), int(i1)) for i0, i1 in bout_slices]
+    overlap = int(round(TRANSITION_S * fs))
+    tail = None  # the previous bout's continuation past its end, to fade out over the start of this one
+    for j, ((i0, i1), name) in enumerate(zip(slices, activities)):
+        m = i1 - i0
+        if m <= 0:
             continue
-        x, y, z = compose(GENERATORS[name](rng, i1 - i0, fs, person))
+        extra = min(overlap, slices[j + 1][1] - slices[j + 1][0]) if j + 1 < len(slices) else 0
+        x, y, z = compose(GENERATORS[name](rng, m + extra, fs, person))
         # rotate into the device frame of this person's strap (explicit sums: faster than a tall matmul)
-        for k in range(3):
-            out[k, i0:i1] = rot[k, 0] * x + rot[k, 1] * y + rot[k, 2] * z
+        rotated = np.stack([rot[k, 0] * x + rot[k, 1] * y + rot[k, 2] * z for k in range(3)])
+        out[:, i0:i1] = rotated[:, :m]
+        if tail is not None and tail.shape[1]:
+            w = min(tail.shape[1], m)
+            fade = (0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, w))).astype(np.float32)  # 0 → 1
+            out[:, i0 : i0 + w] = fade * out[:, i0 : i0 + w] + (1.0 - fade) * tail[:, :w]
+        tail = rotated[:, m:]
     return out
