@@ -115,6 +115,27 @@ class FitResult:
     device: str = "cpu"
 
 
+def split_labelled(X, y):
+    """Split a data set whose unlabelled rows have label -1 into ``(X_l, y_l)`` and ``X_u`` for :func:`fit`.
+
+    Parameters
+    ----------
+    X : array (n, n_features)
+    y : integer array (n,)
+        Output index for labelled rows, -1 for unlabelled ones.
+
+    Returns
+    -------
+    ((X_l, y_l), X_u)
+    """
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y)
+    if y.shape != (X.shape[0],) or not np.issubdtype(y.dtype, np.integer) or (y.size and y.min() < -1):
+        raise ValueError("y must hold one integer label per row of X, with -1 for unlabelled rows")
+    known = y >= 0
+    return (X[known], y[known].astype(np.int64)), X[~known]
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     """``"auto"`` gives CUDA when available, else CPU; other names are passed to ``torch.device``."""
     if name == "auto":

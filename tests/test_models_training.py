@@ -180,3 +180,32 @@ def test_mnist_command_writes_metrics_and_confusion_matrices(tmp_path):
     assert main(args + ["--resume"]) == 0
     assert json.loads((out / "metrics.json").read_text())["steps"] == 20
     assert main(["mnist", "--data", str(tmp_path), "--out", str(out)]) == 2  # missing files: clear error, code 2
+
+
+def test_gaussian_feature_matrix_with_minus_one_labels():
+    """The activity-discovery use: standardised float32 features, y = -1 for unlabelled rows, Gaussian p(x|z).
+
+    Three well-separated Gaussian blobs in 6-D; labels for a few rows of classes 0 and 1 only, class 2 hidden, one
+    extra output. After a short training the hidden blob must get its own output (many-to-one accuracy ≈ 1).
+    """
+    from models import split_labelled
+    from models.priors import activity_prior
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 4, (3, 6))
+    y_true = np.repeat([0, 1, 2], 200)
+    X = (centres[y_true] + rng.normal(0, 0.5, (600, 6))).astype(np.float32)
+    X = (X - X.mean(0)) / X.std(0)
+    y = np.full(600, -1)
+    y[[0, 1, 2, 3, 4, 200, 201, 202, 203, 204]] = y_true[[0, 1, 2, 3, 4, 200, 201, 202, 203, 204]]
+    labelled, unlabelled = split_labelled(X, y)
+    assert labelled[0].shape == (10, 6) and unlabelled.shape == (590, 6)
+    torch.manual_seed(0)
+    model = GMDGM(6, 3, 1, likelihood="gaussian", hidden=(32,), n_z=4, prior=activity_prior([1, 1, 1], [2], 1))
+    config = TrainConfig(epochs=40, batch_labelled=10, batch_unlabelled=100, lr=3e-3, seed=0, num_threads=1)
+    fit(model, labelled, unlabelled, config, progress=False)
+    clusters = model.predict(X)
+    assert ev.cluster_and_label_accuracy(clusters, y_true) > 0.95
+    assert ev.hungarian_accuracy(clusters, y_true) > 0.95
+    with pytest.raises(ValueError, match="-1"):
+        split_labelled(X, np.full(600, -2))
