@@ -150,16 +150,20 @@ def test_labels_from_bout_annotations_and_cache(tmp_path):
         "annotation": ["7030 sleeping;MET 0.95", "leisure;sports;gymnasium and athletics;athletics;12150 running;MET 8.0"],
     })
     bouts.to_csv(tmp_path / "P001.annotations.csv", index=False)
-    labels, source = dataset.labels_for("P001", feats["time"], [tmp_path])
+    cache = tmp_path / "cache"
+    labels, source = dataset.labels_for("P001", feats["time"], [tmp_path], cache_dir=cache)
     assert source.endswith("P001.annotations.csv")
     # Windows 0-8 are sleep; window 9 (15:04:30-15:05:00) is 10 s sleep + 20 s running: running wins.
     assert list(labels["label"][:9]) == ["Sleep"] * 9
     assert list(labels["label"][9:]) == ["Running"] * 11
-    assert (tmp_path / "P001.labels.parquet").is_file()
-    again, source2 = dataset.labels_for("P001", feats["time"], [tmp_path])
-    assert source2.endswith("P001.labels.parquet")
+    assert (cache / "P001.labels.parquet").is_file()
+    again, source2 = dataset.labels_for("P001", feats["time"], [tmp_path], cache_dir=cache)
+    assert source2 == str(cache / "P001.labels.parquet")
     pd.testing.assert_series_equal(again["label"].astype(object), labels["label"].astype(object),
                                    check_dtype=False)
+    # A cached table made with other labelling options is not reused.
+    strict, source3 = dataset.labels_for("P001", feats["time"], [tmp_path], cache_dir=cache, min_majority=0.9)
+    assert source3.endswith("P001.annotations.csv") and pd.isna(strict["label"][9])
     # Without any source every window is unlabelled, with a reason.
     none, src = dataset.labels_for("P002", feats["time"], [tmp_path])
     assert src == "none" and none["label"].isna().all() and set(none["reason"]) == {dataset.NO_ANNOTATIONS}

@@ -59,8 +59,9 @@ def test_train_writes_models_and_window_table(trained):
         assert (root / "run" / name / "model.pt").is_file()
         n_train = int(windows.loc[windows["participant"].isin(split.labelled + split.unlabelled), "valid"].sum())
         assert info["n_labelled"] + info["n_unlabelled"] == n_train
-    # The raw CSV's window labels were cached beside it for the second model and later runs.
-    assert all((root / "raw" / f"{p}.labels.parquet").is_file() for p in PIDS)
+    # The raw CSV's window labels are cached in the run (never in the data folder) for later runs.
+    assert all((root / "run" / "labels" / f"{p}.labels.parquet").is_file() for p in PIDS)
+    assert not list((root / "raw").glob("*.labels.parquet"))
 
 
 @pytest.fixture(scope="module")

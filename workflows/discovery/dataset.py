@@ -7,8 +7,8 @@ labels are computed from the annotations with `data_dictionary.window_labels` (m
 classes in each 30-s window). For participant ``PID`` (the feature file ``PID.features.parquet``) the annotations
 directory is searched, in this order, for
 
-1. ``PID.labels.parquet``: a window-label table (``time`` + the `data_dictionary.LABEL_COLUMNS`) written by an
-   earlier run (``train`` caches every table it computes there when the directory is writable, see ``cache``);
+1. ``PID.labels.parquet``: a window-label table (``time`` + the `data_dictionary.LABEL_COLUMNS`), e.g. from an
+   earlier run (``train`` caches every table it computes in ``RUN/labels/``, which it searches first);
 2. ``PID.annotations.csv``: bouts ``start,end,annotation`` (what goes beside a ``.cwa`` file; the simulator writes
    it); each window is then labelled from one pseudo-sample per second;
 3. ``PID.csv.gz`` or ``PID.csv``: the raw CAPTURE-24 file, read with `capture_pipeline.read`; its ``annotation``
@@ -153,14 +153,23 @@ def _raw_labels(path: Path, times: pd.Series, mapping, **label_options) -> pd.Da
     return recording_window_labels(rec, times, mapping=mapping, **label_options)
 
 
-def annotation_source(pid: str, annotations_dirs: Sequence) -> Optional[Path]:
-    """The first annotation file for ``pid`` in the directories (labels table, bout CSV, raw CSV), or None."""
+def annotation_source(pid: str, annotations_dirs: Sequence, tag: Optional[str] = None) -> Optional[Path]:
+    """The first annotation file for ``pid`` in the directories (labels table, bout CSV, raw CSV), or None.
+
+    A label table made with other settings than ``tag`` (mapping and labelling options) is skipped.
+    """
     for d in annotations_dirs:
         d = Path(d)
         for suffix in (LABELS_SUFFIX, BOUTS_SUFFIX, *RAW_SUFFIXES):
             candidate = d / f"{pid}{suffix}"
-            if candidate.is_file():
-                return candidate
+            if not candidate.is_file():
+                continue
+            if suffix == LABELS_SUFFIX and tag is not None:
+                made_with = _parquet_mapping(candidate)
+                if made_with is not None and made_with != tag:
+                    log.info("%s: made with %s, not %s; not used", candidate, made_with, tag)
+                    continue
+            return candidate
     return None
 
 
@@ -174,7 +183,7 @@ def _unlabelled_table(times: pd.Series) -> pd.DataFrame:
     })
 
 
-def labels_for(pid: str, times: pd.Series, annotations_dirs: Sequence, mapping=None, cache: bool = True,
+def labels_for(pid: str, times: pd.Series, annotations_dirs: Sequence, mapping=None, cache_dir=None,
                **label_options) -> tuple:
     """Window labels of one participant's feature windows.
 
@@ -184,12 +193,15 @@ def labels_for(pid: str, times: pd.Series, annotations_dirs: Sequence, mapping=N
     times : pandas.Series of datetime64
         Window starts of the feature table.
     annotations_dirs : sequence of path
-        Searched in order (see the module docstring).
+        Searched in order (see the module docstring); ``cache_dir`` is searched first.
     mapping : data_dictionary.LabelMapping, optional
-        Default: the seed paper's CPA classes. Cached label tables are only reused when they were made with a
-        mapping of the same name.
-    cache : bool
-        Write a freshly computed table as ``PID.labels.parquet`` beside its source (skipped if not writable).
+        Default: the seed paper's CPA classes. Cached label tables are only reused when they were made with the
+        same mapping and labelling options.
+    cache_dir : path, optional
+        Write a freshly computed table there as ``PID.labels.parquet`` (``train`` uses ``RUN/labels``; the data
+        folders are never written to).
+    **label_options
+        Passed to `data_dictionary.window_labels` (``min_majority``, ``max_unannotated``, ...).
 
     Returns
     -------
@@ -200,14 +212,11 @@ def labels_for(pid: str, times: pd.Series, annotations_dirs: Sequence, mapping=N
 
     mapping = get_mapping(mapping)
     tag = _cache_tag(mapping, label_options)
-    source = annotation_source(pid, annotations_dirs)
+    dirs = ([cache_dir] if cache_dir is not None else []) + list(annotations_dirs)
+    source = annotation_source(pid, dirs, tag)
     if source is None:
         return _unlabelled_table(times)[list(LABEL_COLUMNS)], "none"
     if source.name.endswith(LABELS_SUFFIX):
-        made_with = _parquet_mapping(source)
-        if made_with is not None and made_with != tag:
-            log.info("%s: made with %s, not %s; recomputing", source, made_with, tag)
-            return _relabel_elsewhere(pid, source, times, mapping, tag, cache, **label_options)
         table = pd.read_parquet(source)
         joined = pd.DataFrame({"time": pd.to_datetime(times).to_numpy()}).merge(
             table, on="time", how="left", validate="one_to_one")
@@ -220,26 +229,14 @@ def labels_for(pid: str, times: pd.Series, annotations_dirs: Sequence, mapping=N
         table = _bout_labels(source, times, mapping, **label_options)
     else:
         table = _raw_labels(source, times, mapping, **label_options)
-    if cache:
-        _write_labels_cache(source.parent / f"{pid}{LABELS_SUFFIX}", table, tag)
+    if cache_dir is not None:
+        _write_labels_cache(Path(cache_dir) / f"{pid}{LABELS_SUFFIX}", table, tag)
     return table[list(LABEL_COLUMNS)], str(source)
 
 
 def _cache_tag(mapping, label_options: dict) -> str:
     """What a cached label table depends on: the mapping's name and the labelling options."""
     return mapping.name + "|" + ",".join(f"{k}={label_options[k]}" for k in sorted(label_options))
-
-
-def _relabel_elsewhere(pid, source, times, mapping, tag, cache, **label_options):
-    """A cached table made with another mapping: use the next source in the same directory instead."""
-    for suffix in (BOUTS_SUFFIX, *RAW_SUFFIXES):
-        other = source.parent / f"{pid}{suffix}"
-        if other.is_file():
-            table = (_bout_labels if suffix == BOUTS_SUFFIX else _raw_labels)(other, times, mapping, **label_options)
-            if cache:
-                _write_labels_cache(source, table, tag)
-            return table[list(LABEL_COLUMNS)], str(other)
-    raise InputError(source, f"label table made with another mapping and no annotations to recompute it for {pid}")
 
 
 def _parquet_mapping(path) -> Optional[str]:
@@ -256,6 +253,7 @@ def _write_labels_cache(path: Path, table: pd.DataFrame, tag: str) -> None:
     from capture_pipeline.parquet_io import write_table_atomic
 
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         arrow = pa.Table.from_pandas(table.reset_index(drop=True), preserve_index=False)
         arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}),
                                                b"capture_pipeline.mapping": tag.encode()})
@@ -282,7 +280,7 @@ class ExclusionCounts:
 
 
 def load_windows(feature_files: dict, annotations_dirs: Sequence, mapping=None, participants=None,
-                 cache: bool = True, progress=None, **label_options) -> pd.DataFrame:
+                 cache_dir=None, progress=None, **label_options) -> pd.DataFrame:
     """One table of all windows: participant, time, features, ``nonwear``, ``valid`` and the label columns.
 
     Parameters
@@ -294,8 +292,8 @@ def load_windows(feature_files: dict, annotations_dirs: Sequence, mapping=None, 
     mapping : LabelMapping or name, optional
     participants : collection of str, optional
         Only these participants (e.g. those of a split).
-    cache : bool
-        Cache computed window labels (see `labels_for`).
+    cache_dir : path, optional
+        Cache computed window labels there (see `labels_for`).
     progress : callable, optional
         Called with a message per participant.
 
@@ -311,7 +309,7 @@ def load_windows(feature_files: dict, annotations_dirs: Sequence, mapping=None, 
             continue
         path = feature_files[pid]
         feats = read_features(path)
-        labels, source = labels_for(pid, feats["time"], annotations_dirs, mapping, cache, **label_options)
+        labels, source = labels_for(pid, feats["time"], annotations_dirs, mapping, cache_dir, **label_options)
         table = pd.concat([feats.reset_index(drop=True), labels.reset_index(drop=True)], axis=1)
         table.insert(0, "participant", pid)
         finite = np.isfinite(table[FEATURE_COLUMNS].to_numpy(dtype=np.float64)).all(axis=1)

@@ -340,7 +340,8 @@ def prepare_windows(run_dir, feature_inputs, annotations_dirs, split_path, mappi
             if json.load(fh) == key:
                 (progress or print)(f"reusing {table_path}")
                 return pd.read_parquet(table_path), split, list(mapping.classes)
-    windows = load_windows(files, annotations_dirs, mapping, participants=wanted, progress=progress,
+    windows = load_windows(files, annotations_dirs, mapping, participants=wanted, cache_dir=run_dir / "labels",
+                           progress=progress,
                            **label_options)
     write_table_atomic(pa.Table.from_pandas(windows, preserve_index=False), table_path)
     write_json_atomic(key, key_path)
