@@ -126,11 +126,20 @@ def test_dataset_reads_in_one_call(serial_out):
 
 def test_keep_nonwear_and_names(tmp_path, good_files):
     out = tmp_path / "o"
-    rc = main(["features", str(good_files / "p3.csv"), "--out", str(out), "--workers", "0", "--keep-nonwear",
-               "--no-calibrate", "--quiet"])  # fmt: skip
+    rc = main(["features", str(good_files / "p3.csv"), str(good_files / "p2.cwa"), "--out", str(out), "--workers",
+               "0", "--keep-nonwear", "--no-calibrate", "--quiet", "--timezone", "Europe/London",
+               "--chunk-blocks", CHUNK])  # fmt: skip
     assert rc == 0
     s = json.loads((out / "_summary" / "p3.summary.json").read_text())
     assert s["calibration-source"] == "off" and s["options"]["nonwear"] == "kept"
+    assert s["options"]["timezone"] == "Europe/London"
+    df = pd.read_parquet(out)
+    assert str(df["time_local"].dt.tz) == "Europe/London" and len(df) == 200 + 30
+    # 1 March, GMT: local = UTC = the naive device clock
+    assert (df["time_utc"].dt.tz_localize(None) == df["time"]).all()
+    qc = json.loads(pq.read_schema(out / "p2.features.parquet").metadata[b"capture_pipeline.qc"])
+    assert qc["timezone"]["timezone"] == "Europe/London" and qc["timezone"]["dst_transitions"] == []
+    assert main(["features", str(good_files), "--out", str(out), "--timezone", "Mars/Olympus"]) == 2
     a = tmp_path / "a"
     b = tmp_path / "b"
     a.mkdir(), b.mkdir()

@@ -78,6 +78,9 @@ class JobOptions:
         True: feature values of non-wear windows are set to NaN; False: kept. The ``nonwear`` flag is always added.
     time_mode : str
         CWA time base ('anchor' or 'reference').
+    timezone : str, optional
+        IANA zone of the devices' clocks: adds ``time_utc`` and ``time_local`` columns
+        (`capture_pipeline.timezone.add_time_columns`, clock fixed at the first window's offset); None: naive only.
     """
 
     epoch_s: float = 30.0
@@ -86,6 +89,7 @@ class JobOptions:
     calibration_path: str | None = None
     mask_nonwear: bool = True
     time_mode: str = "anchor"
+    timezone: str | None = None
 
     def coefficients(self):
         """The user's `CalibrationCoefficients`, or None when each file is fitted (or calibration is off)."""
@@ -101,6 +105,7 @@ class JobOptions:
             "calibration": self.calibration_path,
             "nonwear": "masked" if self.mask_nonwear else "kept",
             "time_mode": self.time_mode,
+            "timezone": self.timezone,
         }
 
     def as_dict(self) -> dict:
@@ -396,6 +401,7 @@ def finish_file(plan: FilePlan, opts: JobOptions, fingerprint: dict, out_dir: st
     meta, qc, extra = merge_scans(scans, fs)
     features = _apply_nonwear(features, opts)
     summary = summarise(_proxy_recording(meta, qc, extra, fs), features, prep["calibration"], opts.summary_options())
+    features = _add_time_zone(features, opts, qc)
     summary.update(_data_time_keys(extra["hours_s"]))
     summary = _with_batch_keys(summary, plan)
     from .outputs import write_outputs
@@ -425,6 +431,7 @@ def process_whole(plan: FilePlan, opts: JobOptions, fingerprint: dict, out_dir: 
     summary = summarise(rec, features, coef, opts.summary_options())
     summary = _with_batch_keys(summary, plan)
     qc = {k: v for k, v in rec.qc.items() if k != "block_range"}
+    features = _add_time_zone(features, opts, qc)
     write_outputs(out_dir, plan.name, features, summary, rec.meta, qc, coef, fingerprint)
     return {"windows": int(len(features)), "seconds": time.process_time() - tic}
 
@@ -433,6 +440,18 @@ def _apply_nonwear(features, opts):
     from ..nonwear import apply_nonwear
 
     return apply_nonwear(features, keep=not opts.mask_nonwear)
+
+
+def _add_time_zone(features, opts, qc):
+    """``time_utc``/``time_local`` columns when a zone is given; its QC (DST changes met) goes into ``qc``."""
+    if opts.timezone is None:
+        return features
+    from ..timezone import add_time_columns
+
+    info = {}
+    features = add_time_columns(features, opts.timezone, qc=info)
+    qc["timezone"] = info
+    return features
 
 
 def _with_batch_keys(summary, plan):

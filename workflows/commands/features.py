@@ -45,6 +45,8 @@ def add_arguments(p):
                     help="keep the feature values of non-wear windows (only flag them)")
     p.add_argument("--time-mode", choices=["anchor", "reference"], default="anchor",
                    help="CWA time base: device anchors (default) or the v2.3.0 reference reader's")
+    p.add_argument("--timezone", metavar="ZONE",
+                   help="IANA zone of the device clocks (e.g. Europe/London): adds time_utc and time_local columns")
     p.add_argument("--chunk-blocks", type=int, default=None, metavar="N",
                    help="CWA data blocks per chunk (default 72000, a day at 100 Hz; lower it to use less memory)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no final line; failures are still logged")
@@ -59,6 +61,10 @@ def run(args) -> int:
     from capture_pipeline.batch.outputs import BATCH_CSV
     from capture_pipeline.batch.plan import DEFAULT_CHUNK_BLOCKS
 
+    if args.timezone:
+        from capture_pipeline.timezone import get_zone
+
+        get_zone(args.timezone)  # an unknown zone is an error before any work starts
     calibration = None
     if args.calibration:
         from capture_pipeline.calibration import CalibrationCoefficients
@@ -67,7 +73,7 @@ def run(args) -> int:
     options = JobOptions(
         epoch_s=args.epoch_s, calibrate=args.calibrate, calibration=calibration,
         calibration_path=os.path.abspath(args.calibration) if args.calibration else None,
-        mask_nonwear=args.mask_nonwear, time_mode=args.time_mode,
+        mask_nonwear=args.mask_nonwear, time_mode=args.time_mode, timezone=args.timezone,
     )  # fmt: skip
 
     def on_sigterm(signum, frame):
