@@ -16,6 +16,9 @@ stage and the peak resident memory of the process (absolute, and above its basel
 * ``whole``: ``read(path)`` then ``extract_features(recording)``; memory holds the whole week of samples (~1.4 GB
   for time, xyz and temperature alone).
 
+Stage times are wall-clock. The process CPU time (all threads) is printed too: on a shared machine the wall time
+depends on the other jobs, the CPU time much less; wall time on an idle machine is about CPU time / threads.
+
 Calibration is off (identity coefficients) so that only feature extraction is timed; the fit is a separate stage.
 """
 
@@ -88,6 +91,7 @@ base = status("VmRSS")
 with open("/proc/self/clear_refs", "w") as fh:  # reset the peak (VmHWM) to the current RSS
     fh.write("5")
 stages = {"read": 0.0}
+cpu0 = time.process_time()
 t_all = time.perf_counter()
 if mode == "whole":
     tic = time.perf_counter()
@@ -115,8 +119,10 @@ else:
     table = pd.concat(tables, ignore_index=True)
     stages["concat"] = time.perf_counter() - tic
 wall = time.perf_counter() - t_all
+cpu = time.process_time() - cpu0
 stages.update(fx.timings)
-print(json.dumps({"mode": mode, "wall_s": wall, "stages": stages, "windows": len(table), "samples": n_samples,
+load = os.getloadavg()[0]
+print(json.dumps({"mode": mode, "wall_s": wall, "cpu_s": cpu, "load": load, "stages": stages, "windows": len(table), "samples": n_samples,
                   "peak_rss": status("VmHWM"), "base_rss": base, "threads": threads,
                   "finite": bool(np.isfinite(table.drop(columns="time").to_numpy(dtype=float)).all())}))
 """
@@ -131,7 +137,8 @@ def run_child(mode, path, small, threads):
 def report(r):
     gb = 1024**3
     print(f"\n== mode {r['mode']}: {r['samples']:,} samples -> {r['windows']:,} windows, {r['threads']} threads")
-    print(f"   wall {r['wall_s']:.2f} s; peak RSS {r['peak_rss'] / gb:.2f} GB "
+    print(f"   wall {r['wall_s']:.2f} s, CPU {r['cpu_s']:.2f} s (all threads; 1-min load average at the end "
+          f"{r['load']:.1f} on {os.cpu_count()} CPUs); peak RSS {r['peak_rss'] / gb:.2f} GB "
           f"({(r['peak_rss'] - r['base_rss']) / gb:.2f} GB above the {r['base_rss'] / gb:.2f} GB after imports)")
     for k, v in r["stages"].items():
         print(f"   {k:12s} {v:6.2f} s")
