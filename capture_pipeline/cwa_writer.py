@@ -125,7 +125,7 @@ def write_cwa(
         sequenceId of the first block.
     """
     time_ns = np.asarray(time_ns, dtype=np.int64)
-    xyz = np.asarray(xyz, dtype=np.float64)
+    xyz = np.asarray(xyz)  # converted to float64 one chunk at a time: a week is 60 M samples
     n = len(time_ns)
     if n == 0 or xyz.shape != (n, 3):
         raise ValueError(f"need n > 0 samples and xyz of shape (n, 3); got {n} times and xyz {xyz.shape}")
@@ -182,7 +182,8 @@ def write_cwa(
                 blk["ts_offset"] = ts_offset[c0:c1]
                 blk["count"] = counts[c0:c1]
                 s0, s1 = c0 * cap, min(n, c1 * cap)
-                _fill_payload(raw[:, 30:510], xyz[s0:s1], None if gyro is None else np.asarray(gyro)[s0:s1], range_g,
+                _fill_payload(raw[:, 30:510], xyz[s0:s1].astype(np.float64),
+                              None if gyro is None else np.asarray(gyro, dtype=np.float64)[s0:s1], range_g,
                               packed, ax6, gyro_range_dps, cap)  # fmt: skip
                 words = raw.view("<u2")
                 blk["checksum"] = (-(words[:, :255].sum(axis=1, dtype=np.uint64))) & 0xFFFF
