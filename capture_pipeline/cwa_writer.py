@@ -183,7 +183,7 @@ def write_cwa(
                 blk["count"] = counts[c0:c1]
                 s0, s1 = c0 * cap, min(n, c1 * cap)
                 _fill_payload(raw[:, 30:510], xyz[s0:s1].astype(np.float64),
-                              None if gyro is None else np.asarray(gyro, dtype=np.float64)[s0:s1], range_g,
+                              None if gyro is None else np.asarray(gyro)[s0:s1].astype(np.float64), range_g,
                               packed, ax6, gyro_range_dps, cap)  # fmt: skip
                 words = raw.view("<u2")
                 blk["checksum"] = (-(words[:, :255].sum(axis=1, dtype=np.uint64))) & 0xFFFF
