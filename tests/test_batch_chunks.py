@@ -155,3 +155,17 @@ def test_csv_input_whole_path(tmp_path):
     df, summary = _outputs(tmp_path, "c")
     assert res["windows"] == len(df) == 24  # 12 min * 1.004 (slow clock) = 24.1 windows; the partial one is not written
     assert summary["file-format"] == "csv"
+
+
+def test_sequential_fallback_equals_parallel_chunks(cwa_file, tmp_path):
+    # used when a backward time step across a chunk boundary would make the chunks' window ranges overlap
+    options = job.JobOptions()
+    plan = plan_file(str(cwa_file), "seq", chunk_blocks=1500, overlap_s=60)
+    t0 = job.file_origin(plan, options)
+    scans = [job.scan_chunk(plan, i, options, t0) for i in range(len(plan.chunks))]
+    prep = job.prepare_file(plan, options, t0, scans)
+    assert not prep["sequential"] and len(plan.chunks) == 5
+    parallel = pd.concat([job.feature_chunk(plan, i, options, prep)["table"] for i in range(5)], ignore_index=True)
+    seq_parts = [job.feature_chunk(plan, i, options, {**prep, "sequential": True}) for i in range(5)]
+    assert [len(p["table"]) for p in seq_parts][1:] == [0, 0, 0, 0]
+    assert_same_features(parallel, seq_parts[0]["table"])

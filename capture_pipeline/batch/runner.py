@@ -160,14 +160,15 @@ def run_batch(
         One per input, in input order; also written to ``out_dir/_batch.csv``.
     """
     options = options or job.JobOptions()
-    out_dir = os.fspath(out_dir)
+    # absolute paths: Dask workers may run in other folders (and on other machines sharing the file system)
+    out_dir = os.path.abspath(os.fspath(out_dir))
     os.makedirs(out_dir, exist_ok=True)
     remove_stale_temporaries(out_dir)
     if progress is None:
         progress = sys.stderr.isatty()
 
     results: list[FileResult | None] = []
-    todo = []  # (index, plan, fingerprint)
+    todo = []  # (index, plan, fingerprint, path as given)
     for path, name, problem in assign_names(expand_inputs(inputs)):
         i = len(results)
         if problem:
@@ -182,14 +183,15 @@ def run_batch(
             results.append(FileResult(path, name, "skipped"))
             continue
         try:
-            plan = plan_file(path, name, chunk_blocks=chunk_blocks, overlap_s=overlap_s)
+            plan = plan_file(os.path.abspath(path), name, chunk_blocks=chunk_blocks, overlap_s=overlap_s)
         except Exception as exc:  # noqa: BLE001 - any planning failure is this file's failure
             results.append(FileResult(path, name, "failed", job.describe(exc)))
             continue
         results.append(None)
-        todo.append((i, plan, fp))
+        todo.append((i, plan, fp, path))
 
-    bar = _Progress(sum(len(p.chunks) for _, p, _ in todo), len(todo), progress)
+    bar = _Progress(sum(len(e[1].chunks) for e in todo), len(todo), progress)
+    bar.failed = sum(r is not None and r.status == "failed" for r in results)
     say = log or bar.write
     for r in results:
         if r is not None and r.status == "failed":
@@ -202,10 +204,11 @@ def run_batch(
             say(f"FAILED {res.input}: {res.error}")
 
     last_csv = [time.monotonic()]
+    unfinished = {i: (given, plan.name) for i, plan, _, given in todo}
 
     def checkpoint(force=False):
         if force or time.monotonic() - last_csv[0] > CSV_EVERY_S:
-            write_batch_csv(out_dir, [_row(r, todo, k) for k, r in enumerate(results)])
+            write_batch_csv(out_dir, [_row(r, unfinished, k) for k, r in enumerate(results)])
             last_csv[0] = time.monotonic()
 
     try:
@@ -219,20 +222,20 @@ def run_batch(
     return results
 
 
-def _row(r, todo, k):
+def _row(r, unfinished, k):
     if r is not None:
         return r.row()
-    path, name = next((p.path, p.name) for i, p, _ in todo if i == k)
+    path, name = unfinished[k]
     return FileResult(path, name, "failed", "interrupted before this file finished; rerun to complete").row()
 
 
 def _run_serial(todo, options, out_dir, bar, record, checkpoint):
-    for i, plan, fp in todo:
+    for i, plan, fp, given in todo:
         try:
             res = run_file(plan, options, fp, out_dir, on_chunk=bar.chunk)
-            record(i, FileResult(plan.path, plan.name, "done", None, res["seconds"], res["windows"]))
+            record(i, FileResult(given, plan.name, "done", None, res["seconds"], res["windows"]))
         except job.FileError as exc:
-            record(i, FileResult(plan.path, plan.name, "failed", str(exc)))
+            record(i, FileResult(given, plan.name, "failed", str(exc)))
         checkpoint()
 
 
@@ -270,7 +273,7 @@ def _run_dask(todo, options, out_dir, bar, record, checkpoint, workers, schedule
         def submit_some():
             while pending and len(inflight) < limit():
                 entry = pending.popleft()
-                i, plan, fp = entry
+                i, plan, fp, _ = entry
                 fin, chunks = submit_file(client, plan, options, fp, out_dir)
                 counted[i] = 0
                 inflight.add(i)
@@ -283,7 +286,7 @@ def _run_dask(todo, options, out_dir, bar, record, checkpoint, workers, schedule
 
         submit_some()
         for fut in ac:
-            kind, (i, plan, fp) = what.pop(fut.key)
+            kind, (i, plan, fp, given) = what.pop(fut.key)
             if kind == "chunk":
                 if fut.status == "finished":
                     counted[i] += 1
@@ -291,9 +294,9 @@ def _run_dask(todo, options, out_dir, bar, record, checkpoint, workers, schedule
                 continue
             if fut.status == "finished":
                 res = fut.result()
-                record(i, FileResult(plan.path, plan.name, "done", None, res["seconds"], res["windows"]))
+                record(i, FileResult(given, plan.name, "done", None, res["seconds"], res["windows"]))
             else:
-                record(i, FileResult(plan.path, plan.name, "failed", _future_error(fut)))
+                record(i, FileResult(given, plan.name, "failed", _future_error(fut)))
             bar.chunk(len(plan.chunks) - counted.pop(i))
             inflight.discard(i)
             del fut
