@@ -215,3 +215,13 @@ def test_split_file_round_trip_for_cli(split, tmp_path):
     write_split(split, tmp_path / "split.json")
     data = json.loads((tmp_path / "split.json").read_text())
     assert set(data["labelled"]) == set(split.labelled)
+
+
+def test_resume_continues_the_same_run(split, tmp_path):
+    windows = window_table(split.labelled + split.unlabelled + split.test)
+    first = _train(windows, split, tmp_path, "r", epochs=1)
+    assert first["epochs_run"] == 1
+    second = _train(windows, split, tmp_path, "r", epochs=2, resume=True)
+    assert second["epochs_run"] == 2 and len(second["history"]) == 2
+    assert second["history"][0] == first["history"][0]
+    assert second["steps"] == 2 * first["steps"]

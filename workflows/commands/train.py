@@ -26,13 +26,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(Willetts2018, Walmsley2020, ...) or a CSV file")
     p.add_argument("--extra", type=int, default=10, help="extra outputs for unlabelled activities (default 10)")
     p.add_argument("--epochs", type=int, default=30, help="passes over the unlabelled windows (default 30)")
-    p.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch that passes this time")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch that passes this training time (in total, resumed runs included)")
     p.add_argument("--hidden-units", type=int, nargs="+", default=[500, 500], help="MLP widths (default 500 500)")
     p.add_argument("--latent", type=int, default=100, help="latent dimension n_z (default 100)")
     p.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate (default 3e-4, the published value)")
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    p.add_argument("--resume", action="store_true",
+                   help="continue RUN/<model>/model.pt up to --epochs in total (same data and settings)")
 
 
 def run(args) -> int:
@@ -46,7 +48,8 @@ def run(args) -> int:
     for name in names:
         config = DiscoveryConfig(
             model=name, hidden_classes=tuple(args.hide), n_extra=args.extra, hidden=tuple(args.hidden_units),
-            n_z=args.latent, epochs=args.epochs, lr=args.lr, seed=args.seed, threads=args.threads, device=args.device,
+            n_z=args.latent, epochs=args.epochs, lr=args.lr, seed=args.seed, threads=args.threads,
+            device=args.device, resume=args.resume,
             max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes,
         )
         train_model(windows, split, classes, config, f"{args.out}/{name}", progress=lambda m: print(m, flush=True))

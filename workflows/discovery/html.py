@@ -103,6 +103,13 @@ def _model_section(name: str, a: dict, figs: dict) -> str:
     for key in ("composition", "confusion", "projection", "day", "profile"):
         if key in figs:
             parts.append(img(figs[key], f"{TITLES[name]} {key}", captions[key]))
+    comp = a["composition"]
+    if not comp.empty:
+        top = comp.sort_values(["cluster_windows", "windows"], ascending=False).groupby("cluster", sort=False).head(6)
+        top = top[["cluster", "key", "description", "class", "windows", "share_of_cluster", "mean_enmo_mg"]]
+        parts += ["<details><summary>What each cluster holds: its 6 largest CPA codes (all of them in "
+                  "cluster_composition.csv)</summary>",
+                  table(top, left=("cluster", "key", "description", "class"), digits=2), "</details>"]
     if not a["per_class"].empty:
         parts += ["<h3>Per class (test, many-to-one)</h3>",
                   table(a["per_class"], left=("class",), digits=3)]

@@ -65,6 +65,9 @@ class DiscoveryConfig:
         torch CPU threads.
     device : str
         "cpu", "cuda" or "auto".
+    resume : bool
+        Continue from ``model.pt`` of an earlier run with the same data and settings (``epochs`` counts from the
+        start of that run, so raise it to train longer).
     """
 
     model: str = "gmdgm"
@@ -85,6 +88,7 @@ class DiscoveryConfig:
     clip: Optional[float] = 10.0
     threads: int = 2
     device: str = "cpu"
+    resume: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -221,8 +225,10 @@ def train_model(windows: pd.DataFrame, split, classes, config: DiscoveryConfig, 
         say(f"  epoch {record['epoch']}: loss {record['loss']:.1f}, unlabelled bound {record['elbo_unlabelled']:.1f}, "
             f"log q(y|x) labelled {record['log_q_y_labelled']:.3f} ({record['seconds']:.0f} s)")
 
+    if config.resume and (out_dir / MODEL_FILE).is_file():
+        say(f"{config.model}: resuming from {out_dir / MODEL_FILE}")
     result = fit(model, (x_l, y_l), x_u, train_config, checkpoint=out_dir / MODEL_FILE, progress=False,
-                 callback=report_epoch)
+                 callback=report_epoch, resume=config.resume)
     seconds = time.perf_counter() - start
     model.cpu()
     names = output_names(classes, effectively_hidden, config.n_extra)
@@ -250,7 +256,7 @@ def train_model(windows: pd.DataFrame, split, classes, config: DiscoveryConfig, 
         "exclusions": count_exclusions(windows, role_of).to_dict(),
         "standardisation": std.to_dict(),
         "history": result.history, "epochs_run": result.epochs_run, "steps": result.steps,
-        "train_seconds": seconds, "device": result.device,
+        "train_seconds": result.train_seconds, "device": result.device,
     }
     write_json_atomic(info, out_dir / RUN_FILE)
     pd.DataFrame({"feature": std.columns, "mean": std.mean, "std": std.std}).to_csv(
