@@ -15,7 +15,6 @@ Temporary files are hidden (``.<name>....tmp``) and renamed into place when comp
 from __future__ import annotations
 
 import glob
-import json
 import os
 import tempfile
 
@@ -83,7 +82,8 @@ def write_outputs(out_dir, name, features, summary, meta, qc, calibration, finge
 
     os.makedirs(os.path.join(out_dir, SUMMARY_DIR), exist_ok=True)
     write_summary(summary_path(out_dir, name), summary)
-    write_parquet_atomic(features_table(features, name, meta, qc, calibration, fingerprint), features_path(out_dir, name))
+    table = features_table(features, name, meta, qc, calibration, fingerprint)
+    write_parquet_atomic(table, features_path(out_dir, name))
 
 
 def remove_stale_temporaries(out_dir) -> int:
