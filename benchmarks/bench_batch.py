@@ -82,6 +82,11 @@ def _worker_peak_rss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _worker_cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def run_once(inputs, workers: int, chunk_blocks: int):
     """Wall time, results and per-worker peak RSS of one batch on a fresh local cluster."""
     from distributed import Client
@@ -92,14 +97,16 @@ def run_once(inputs, workers: int, chunk_blocks: int):
     shutil.rmtree(out, ignore_errors=True)
     with local_cluster(workers) as cluster, Client(cluster) as client:
         client.wait_for_workers(workers)
+        cpu0 = client.run(_worker_cpu)
         tic = time.perf_counter()
         results = run_batch(inputs, out, JobOptions(), client=client, chunk_blocks=chunk_blocks, progress=False)
         wall = time.perf_counter() - tic
+        busy = [v - cpu0[k] for k, v in client.run(_worker_cpu).items()]
         peaks = sorted(client.run(_worker_peak_rss).values())
     bad = [r for r in results if r.status != "done"]
     if bad:
         sys.exit(f"benchmark batch failed: {bad}")
-    return wall, results, peaks, out
+    return wall, results, peaks, out, busy
 
 
 def main(argv=None):
@@ -129,7 +136,7 @@ def main(argv=None):
         runs.append((max(args.workers), inputs[:1]))
     for w, files_in in runs:
         load0 = os.getloadavg()[0]
-        wall, results, peaks, out = run_once(files_in, w, args.chunk_blocks)
+        wall, results, peaks, out, busy = run_once(files_in, w, args.chunk_blocks)
         days = 0.0
         for r in results:
             with open(out / "_summary" / f"{r.name}.summary.json") as fh:
@@ -142,12 +149,16 @@ def main(argv=None):
               f"{sum(r.windows for r in results):,} windows; peak RSS per worker "
               f"{', '.join(f'{p / 2**20:.0f}' for p in peaks)} MiB; load average {load0:.1f} -> "
               f"{os.getloadavg()[0]:.1f}")  # fmt: skip
+        # Load-independent view of the parallelism: how evenly the work was spread (1 = perfectly; the speed-up
+        # dedicated cores would give is about w * balance), and how much of w cores the workers actually got.
+        print(f"    worker CPU seconds {', '.join(f'{b:.1f}' for b in busy)}: balance {sum(busy) / (w * max(busy)):.0%}, "
+              f"cores obtained {sum(busy) / wall:.2f} of {w}")  # fmt: skip
         last_cpu_per_day = cpu / days
     base = next((r for w, n, r in rows if w == min(args.workers) and n == len(inputs)), None)
     for w, n, r in rows:
         if base and w != min(args.workers) and n == len(inputs):
-            s = r / base
-            print(f"scaling {min(args.workers)} -> {w} workers: {s:.2f}x (efficiency {s / (w / min(args.workers)):.0%})")
+            s, w0 = r / base, min(args.workers)
+            print(f"scaling {w0} -> {w} workers: {s:.2f}x (efficiency {s / (w / w0):.0%})")
     core_h = 100_000 * 7 * last_cpu_per_day / 3600
     print(f"100,000 week-long files at {last_cpu_per_day:.2f} CPU s per participant-day: {core_h:,.0f} core-hours "
           f"({core_h / 64:,.0f} h on 64 cores)")  # fmt: skip
