@@ -29,7 +29,8 @@ def add_arguments(p):
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if missing)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=None, metavar="N",
-                       help="local Dask worker processes (default: one per core); 0 = no Dask, one process")
+                       help="local Dask worker processes (default: one per core, at most one per 1.5 GB of memory); "
+                            "0 = no Dask, one process")
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="use a running Dask scheduler (e.g. tcp://host:8786) instead of a local cluster")
     p.add_argument("--epoch-s", type=float, default=30.0, help="window length in seconds (default 30)")
