@@ -25,6 +25,10 @@ class InputError(CapturePipelineError):
         where = self.path if self.path is not None else "<in-memory data>"
         super().__init__(f"{where}: {problem}")
 
+    def __reduce__(self):
+        # rebuild from (path, problem) so the error survives the trip back from a Dask or multiprocessing worker
+        return type(self), (self.path, self.problem)
+
 
 class UnknownFormatError(InputError):
     """The content of the file matches no format this package reads."""

@@ -79,3 +79,12 @@ def test_corrupt_gzip(tmp_path, real_dir):
     p.write_bytes(data[: len(data) // 2])
     with pytest.raises(cp.InputError, match="cut.cwa.gz"):
         cp.read(p)
+
+
+def test_input_errors_survive_pickling():
+    # errors travel back from Dask workers pickled
+    import pickle
+
+    for cls in (cp.InputError, cp.UnknownFormatError):
+        err = pickle.loads(pickle.dumps(cls("/data/p1.cwa", "file is empty (0 bytes)")))
+        assert type(err) is cls and err.path == "/data/p1.cwa" and str(err) == "/data/p1.cwa: file is empty (0 bytes)"
