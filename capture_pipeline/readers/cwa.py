@@ -300,6 +300,23 @@ def block_table(f: np.ndarray, checksum_ok: np.ndarray) -> BlockTable:
     return BlockTable(f, valid, reasons, np.where(valid, count, 0), whole_s, f16, fs, rel)
 
 
+_TABLE_CACHE: dict = {}
+
+
+def _cached_block_table(src: _BlockSource) -> BlockTable:
+    """The block table of the file, kept for the last file read in chunks (``blocks=``), so that the chunks of one
+    file scan its headers and checksums once; keyed by path, size and modification time (a changed file is
+    rescanned)."""
+    st = os.stat(src.path)
+    key = (os.path.abspath(src.path), st.st_size, st.st_mtime_ns)
+    table = _TABLE_CACHE.get(key)
+    if table is None:
+        table = block_table(*src.heads_and_checksums())
+        _TABLE_CACHE.clear()
+        _TABLE_CACHE[key] = table
+    return table
+
+
 def segment_starts(t: BlockTable, idx: np.ndarray, rate_tolerance: float = 0.1):
     """Which valid blocks start a new continuous segment, and why (cwa.md §7.5 step 2).
 
@@ -402,7 +419,8 @@ def read_cwa(
         warnings.warn(f"{path}: last block truncated ({trailing} of {BLOCK_BYTES} bytes); ignored and reported in QC")
     if n_blocks == 0:
         raise InputError(path, "no data blocks after the header (file truncated?)")
-    t = block_table(*src.heads_and_checksums())
+    # a chunked read (blocks=) reuses the table of the previous read of the same file; a whole read rescans
+    t = _cached_block_table(src) if blocks is not None else block_table(*src.heads_and_checksums())
 
     valid_idx = np.flatnonzero(t.valid)
     if len(valid_idx) == 0:
