@@ -71,7 +71,7 @@ def _metric_rows(metrics: dict) -> pd.DataFrame:
         out[TITLES[name]] = [f(m) for _, f in rows]
     for name, m in metrics["models"].items():
         for h, d in m["hidden_classes"].items():
-            label = f"hidden class {h}: share of its {d['test_windows']} test windows in its own clusters"
+            label = f"hidden class {h}: share of its {d['test_windows']} test windows in clusters of that activity"
             if label not in out["metric"]:
                 out["metric"].append(label)
                 for other in metrics["models"]:
@@ -83,8 +83,8 @@ def _metric_rows(metrics: dict) -> pd.DataFrame:
 def _model_section(name: str, a: dict, figs: dict) -> str:
     info = a["info"]
     clusters = a["clusters"]
-    shown = clusters.loc[clusters["windows"] > 0, ["cluster", "kind", "windows", "share", "majority_class",
-                                                   "top_codes", "mean_enmo_mg"]]
+    shown = clusters.loc[clusters["windows"] > 0, ["cluster", "kind", "windows", "share", "activity",
+                                                   "activity_share", "majority_class", "top_codes", "mean_enmo_mg"]]
     parts = [f"<div><h2>{TITLES[name]}</h2>",
              f'<p class="note">{info["n_labelled"]} labelled and {info["n_unlabelled"]} unlabelled training windows; '
              f'{info["epochs_run"]} epochs, {info["steps"]} steps, {info["train_seconds"]:.0f} s. Hidden classes: '
@@ -92,7 +92,10 @@ def _model_section(name: str, a: dict, figs: dict) -> str:
              + (f'; classes without labelled windows: {_e(", ".join(info["absent_classes"]))}'
                 if info["absent_classes"] else "") + ".</p>",
              "<h3>Clusters (test windows)</h3>",
-             table(shown, left=("cluster", "kind", "majority_class", "top_codes"), digits=2)]
+             table(shown, left=("cluster", "kind", "activity", "majority_class", "top_codes"), digits=2),
+             '<p class="note">activity: the most common class (or CPA code, for windows without a class) of the '
+             "cluster's annotated test windows, with its share; majority_class: the most common class among its "
+             "windows that have one (the many-to-one mapping).</p>"]
     captions = {
         "composition": "Share of each cluster's test windows per CPA code (or annotation without a code).",
         "confusion": "Rows: true class of labelled test windows; columns: model outputs.",

@@ -10,7 +10,8 @@ for each model of the run (GM-DGM, M2 when trained too):
 * accuracies on labelled test windows: many-to-one with the mapping fitted on the test windows themselves (the
   paper's transductive metric), many-to-one with the mapping fitted on the labelled training windows, Hungarian,
   Cohen's kappa, per-class recall/precision/F1, the confusion matrix;
-* for each hidden class: the share of its windows that fall in clusters whose majority class is that class.
+* for each hidden class: the share of its windows that fall in clusters whose activity is that class (a
+  cluster's activity: the most common class, or CPA code for windows without a class, of its annotated windows).
 
 Files: ``cluster_composition.csv`` (one row per model, cluster and composition key), ``clusters.csv`` (one row per
 model and cluster), ``metrics.json`` and the self-contained ``report.html``.
@@ -55,6 +56,13 @@ def composition_key(windows: pd.DataFrame) -> tuple:
         desc[k] = p.description if p.cpa_code is not None and p.description else a
     desc.setdefault("(unannotated)", "no annotation")
     return key.astype(str), desc
+
+
+def _describe(activity, desc: dict):
+    """``"11580 office/computer work general"`` for a CPA code key; class names and annotations as they are."""
+    if activity is None or not activity.isdigit():
+        return activity
+    return f"{activity} {desc.get(activity, '')}".strip()
 
 
 def _enmo_mg(windows: pd.DataFrame) -> np.ndarray:
@@ -130,16 +138,32 @@ def analyse_model(model_dir, windows: pd.DataFrame, split, ch_rows: np.ndarray |
         scores, confusion = pd.DataFrame(), pd.DataFrame()
     metrics["per_class"] = scores.to_dict(orient="records")
 
-    # Hidden classes: share of their windows in clusters whose (transductive) majority is that class.
+    # Hidden classes. A cluster's *activity* is the most common activity of its annotated test windows, where a
+    # window's activity is its class if it has one, else its CPA code (or code-less annotation): a cluster of
+    # desk work with a few cycling windows is a desk-work cluster, not a cycling one. The looser "labelled
+    # majority" (majority among windows with a class only, i.e. the transductive many-to-one mapping) is kept too.
+    key, desc = composition_key(test)
+    activity = np.where(has, test["label"].astype(object).to_numpy(), key).astype(str)
+    annotated = key != "(unannotated)"
+    cluster_activity = {}
+    for k in range(n_y):
+        sel = (clusters == k) & annotated
+        if sel.any():
+            acts, counts = np.unique(activity[sel], return_counts=True)
+            cluster_activity[k] = (str(acts[counts.argmax()]), float(counts.max() / sel.sum()))
     hidden = {}
     for h in info["hidden_classes"]:
         i = index[h]
         sel = y == i
-        own = [k for k in range(n_y) if trans_map[k] == i]
+        own = [k for k in range(n_y) if cluster_activity.get(k, ("",))[0] == h]
+        own_labelled = [k for k in range(n_y) if trans_map[k] == i]
         hidden[h] = {
             "test_windows": int(sel.sum()),
             "share_in_own_clusters": float(np.isin(clusters[sel], own).mean()) if sel.any() else None,
             "own_clusters": [names[k] for k in own],
+            "share_in_labelled_majority_clusters":
+                float(np.isin(clusters[sel], own_labelled).mean()) if sel.any() else None,
+            "labelled_majority_clusters": [names[k] for k in own_labelled],
             "clusters": {names[k]: int(n) for k, n in zip(*np.unique(clusters[sel], return_counts=True))},
         }
     metrics["hidden_classes"] = hidden
@@ -156,7 +180,6 @@ def analyse_model(model_dir, windows: pd.DataFrame, split, ch_rows: np.ndarray |
     }
 
     # Composition of every cluster.
-    key, desc = composition_key(test)
     enmo = _enmo_mg(test)
     hours = pd.to_datetime(test["time"]).dt.hour.to_numpy()
     comp_rows, cluster_rows, profile = [], [], {}
@@ -170,7 +193,10 @@ def analyse_model(model_dir, windows: pd.DataFrame, split, ch_rows: np.ndarray |
         out = info["outputs"][k]
         cluster_rows.append({
             "cluster": names[k], "index": k, "kind": out["kind"], "windows": n, "share": n / len(test),
-            "class_of_slot": out["class"], "majority_class": maj, "top_codes": "; ".join(top),
+            "class_of_slot": out["class"], "majority_class": maj,
+            "activity": _describe(cluster_activity.get(k, (None,))[0], desc),
+            "activity_share": cluster_activity.get(k, (None, np.nan))[1],
+            "top_codes": "; ".join(top),
             "mean_enmo_mg": float(enmo[sel].mean()) if n else np.nan, "prior": out["prior"],
         })
         for j in order:
