@@ -184,7 +184,10 @@ class FeatureExtractor:
             e1 = min(n_ep, e0 + bsz)
             k = e1 - e0
             sl = slice(e0, e1)
-            xyz_b = resampled[:, :k]
+            # A partial block gets its own C-contiguous buffer: a (3, k, n) view of the (3, bsz, n) buffer would not
+            # be contiguous, and Numba compiles strided arrays to differently vectorised code, whose sums round
+            # differently -- the result of a window must not depend on its position in a block.
+            xyz_b = resampled if k == bsz else np.empty((3, k, n))
             temp_mean, clips_before, clips_after, raw = resample_epochs(
                 time_ns, xyz, temp, temp_keys, temp_values, starts[sl], leads[sl], firsts[sl], lasts[sl], trails[sl],
                 offset, gain, temp_coef, mean_temp, self.range_g, self.grid, self.origin_ms, self.has_origin,
