@@ -255,6 +255,8 @@ def fit(
     best_state = None
     start_epoch = 1
     checkpoint = Path(checkpoint) if checkpoint else None
+    if checkpoint is not None:
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
     if resume and checkpoint is not None and checkpoint.exists():
         ckpt = torch.load(checkpoint, map_location=device, weights_only=False)
         if ckpt["model_config"] != model.config():
