@@ -311,3 +311,27 @@ def test_columns_order():
     assert REFERENCE_EPOCH_COLUMNS[14:21] == ["temp", "samples", "dataErrors", "clipsBeforeCalibr",
                                               "clipsAfterCalibr", "rawSamples", "mean"]
     assert isinstance(pd.Index(OUTPUT_COLUMNS), pd.Index)
+
+
+def test_calibration_choice():
+    """calibrate=False means identity whatever coefficients are given; given coefficients (object or dict) are
+    applied; calibrate=True without coefficients fits them (capture_pipeline.calibration_fit)."""
+    t0 = np.datetime64("2024-01-01", "ns").astype(np.int64)
+    n = 100 * 65
+    rng = np.random.default_rng(2)
+    xyz = (rng.normal(0, 0.05, (n, 3)) + [0.2, -0.3, 0.9]).astype(np.float32)
+    rec = Recording(time=t0 + np.arange(n) * 10_000_000, xyz=xyz)
+    off = extract_features(rec, calibrate=False, calibration=CAL)
+    plain = extract_features(rec, calibrate=False)
+    pd.testing.assert_frame_equal(off, plain)
+    as_dict = extract_features(rec, calibration=CAL.to_dict())
+    as_obj = extract_features(rec, calibration=CAL)
+    pd.testing.assert_frame_equal(as_dict, as_obj)
+    # the recording has no temperature: the temperature term uses 0 degC, as the reference does for CSV input
+    expected_x = CAL.offset[0] + CAL.gain[0] * xyz[:3000, 0].astype(np.float64) + (0 - CAL.mean_temp) * CAL.temp_coef[0]
+    assert as_obj.xMean.iloc[0] == pytest.approx(expected_x.mean(), rel=1e-12)
+    # one orientation and no still periods: the fit keeps identity coefficients (and says so)
+    fitted = extract_features(rec)
+    pd.testing.assert_frame_equal(fitted, plain, check_exact=True)
+    assert fitted.attrs["calibration"]["info"]["applied"] is False
+    assert as_obj.attrs["calibration"]["offset"] == list(CAL.offset)

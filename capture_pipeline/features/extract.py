@@ -311,7 +311,8 @@ def extract_features(
         integers ``samples`` (resampled length, 3000), ``dataErrors`` (backward time steps, interrupts and stuck
         axes counted since the previous window), ``clipsBeforeCalibr``, ``clipsAfterCalibr`` (samples clipped, edge
         samples included) and ``rawSamples`` (raw samples used, edge samples included). The reference CSV puts the
-        QC columns after ``temp``; `columns.REFERENCE_EPOCH_COLUMNS` gives that order.
+        QC columns after ``temp``; `columns.REFERENCE_EPOCH_COLUMNS` gives that order. ``attrs["calibration"]``
+        holds the coefficients applied (`CalibrationCoefficients.to_dict`, with the fit's report under ``info``).
 
     Raises
     ------
@@ -350,4 +351,6 @@ def extract_features(
         calibration=coefs, epoch_s=epoch_s, fs=fs, range_g=range_g, filter_hz=filter_hz,
         epoch_origin_ns=epoch_origin_ns, missing_temperature=missing_temperature, block_epochs=block_epochs,
     )
-    return fx.update(recording)
+    table = fx.update(recording)
+    table.attrs["calibration"] = coefs.to_dict()  # what was applied, with the fit's report in ["info"]
+    return table
