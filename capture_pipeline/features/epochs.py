@@ -190,14 +190,17 @@ def _interp_reference(tms, vx, vy, vz, m, grid, ox, oy, oz):
     ix = np.empty(m)
     iy = np.empty(m)
     iz = np.empty(m)
-    # Backwards, as the reference: a non-increasing step moves the earlier sample 1 ms before the later one. Each
-    # segment is the line slope * t + intercept, with the reference's operation order.
+    # Backwards, as the reference: a non-increasing step moves the earlier sample 1 ms before the later one. The
+    # reference fixes time i and computes segment i in the same backward loop; time i is final once fixed (later
+    # iterations touch only earlier times), so fixing all times first and then computing the segments in a
+    # separate, vectorisable loop gives the same numbers.
     for i in range(m - 2, -1, -1):
-        dt = tms[i + 1] - tms[i]
-        if dt <= 0:
+        if tms[i + 1] - tms[i] <= 0:
             tms[i] = tms[i + 1] - 1
-            dt = 1
-        ti = tms[i]
+    # Each segment is the line slope * t + intercept, with the reference's operation order.
+    for i in range(m - 1):
+        dt = np.float64(tms[i + 1] - tms[i])
+        ti = np.float64(tms[i])
         sx[i] = (vx[i + 1] - vx[i]) / dt
         sy[i] = (vy[i + 1] - vy[i]) / dt
         sz[i] = (vz[i + 1] - vz[i]) / dt
