@@ -18,7 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="cohort seed (default 3: a cohort whose test set holds runners and cyclists)")
     p.add_argument("--epochs", type=int, default=10, help="training epochs per model (default 10)")
     p.add_argument("--max-minutes", type=float, default=1.5, help="training time cap per model (default 1.5)")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: on a busy machine more threads were 4x slower per epoch)")
 
 
 def run(args) -> int:

@@ -14,7 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of the report command."""
     p.add_argument("run", metavar="RUN", help="run folder written by 'capture-pipeline train'")
     p.add_argument("--out", required=True, metavar="REPORT", help="folder for the report files (created)")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
 
 
 def run(args) -> int:

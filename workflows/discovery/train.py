@@ -86,7 +86,7 @@ class DiscoveryConfig:
     seed: int = 0
     unmapped: str = "unlabelled"
     clip: Optional[float] = 10.0
-    threads: int = 2
+    threads: int = 1
     device: str = "cpu"
     resume: bool = False
     extra: dict = field(default_factory=dict)
