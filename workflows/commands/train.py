@@ -41,10 +41,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     """Build the window table (cached in RUN/windows.parquet) and train the model(s)."""
+    import os
+
     from workflows.discovery.train import DiscoveryConfig, prepare_windows, train_model
 
-    annotations = args.annotations if args.annotations else [
-        d for d in args.features if __import__("os").path.isdir(d)]
+    # Without --annotations, look beside the features (e.g. PID.annotations.csv written next to them).
+    annotations = args.annotations if args.annotations else [d for d in args.features if os.path.isdir(d)]
     windows, split, classes = prepare_windows(args.out, args.features, annotations, args.split, args.mapping)
     names = ["gmdgm", "m2"] if args.model == "both" else [args.model]
     for name in names:
