@@ -92,7 +92,8 @@ class FeatureExtractor:
         self._open_xyz = np.zeros((0, 3), np.float32)
         self._open_temp = np.zeros(0, np.float32)
         self._open_has_lead = False
-        #: Seconds spent per stage over all `update` calls (plan, resample, time_domain, filter, spectral, table).
+        #: Seconds spent per stage over all `update` calls (check_carry: input check and joining the carried
+        #: samples; plan, resample, time_domain, filter, spectral, table).
         self.timings = defaultdict(float)
 
     def copy(self) -> "FeatureExtractor":
@@ -114,6 +115,7 @@ class FeatureExtractor:
         pandas.DataFrame
             Columns `OUTPUT_COLUMNS`, one row per completed window.
         """
+        tic = time.perf_counter()
         path = self.path if self.path is not None else recording.meta.get("path")
         xyz = recording.xyz
         if xyz.dtype not in (np.float32, np.float64):
@@ -135,6 +137,7 @@ class FeatureExtractor:
                 temp = np.concatenate([open_temp, temp])
         temp_arr = np.zeros(0, np.float32) if temp is None else temp
 
+        self.timings["check_carry"] += time.perf_counter() - tic
         n = len(time_ns)
         capacity = 16
         if n > n_open:
