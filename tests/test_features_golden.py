@@ -10,8 +10,8 @@ rounding; no such tie occurs in these files (checked: the test requires them wit
 column, and would report the column if one flipped).
 """
 
+import hashlib
 import pathlib
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ import scipy.signal
 import capture_pipeline as cp
 from capture_pipeline.features import FEATURE_COLUMNS, QC_COLUMNS, REFERENCE_EPOCH_COLUMNS, extract_features
 from capture_pipeline.features.columns import REFERENCE_FORMAT
+from capture_pipeline.features.reference_csv import format_reference, to_reference_csv
 from capture_pipeline.features.epochs import plan_epochs, resample_epochs, resample_grid
 from capture_pipeline.features.filters import butterworth4_lowpass
 
@@ -66,14 +67,6 @@ def compare(ours: pd.DataFrame, golden: pd.DataFrame):
     return bad, worst
 
 
-def reference_string(value: float, decimals: int, mode: str) -> str:
-    """Java DecimalFormat of the exact binary value with the reference's rounding mode (§7.2)."""
-    if np.isnan(value):
-        return "NaN"
-    rounding = ROUND_CEILING if mode == "CEILING" else ROUND_HALF_UP
-    return str(Decimal(float(value)).quantize(Decimal(1).scaleb(-decimals), rounding=rounding))
-
-
 @pytest.mark.parametrize(
     "name", ["ax3_testfile", pytest.param("ax3_testfile_tiled_2h", marks=pytest.mark.slow)]
 )
@@ -90,7 +83,7 @@ def test_golden_agreement(name):
     # stronger: formatted as the reference formats them, every feature cell is the same string
     differ = {}
     for col in FEATURE_COLUMNS:
-        strings = [reference_string(v, *REFERENCE_FORMAT[col]) for v in ours[col].to_numpy()]
+        strings = [format_reference(v, *REFERENCE_FORMAT[col]) for v in ours[col].to_numpy()]
         n = int((np.array(strings) != golden[col].to_numpy()).sum())
         if n:
             differ[col] = n
@@ -102,6 +95,33 @@ def test_golden_agreement(name):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "name", ["ax3_testfile", pytest.param("ax3_testfile_tiled_2h", marks=pytest.mark.slow)]
+)
+def test_reference_csv_is_byte_identical(name, tmp_path):
+    """The whole epoch file, written in the reference's format, is the golden file byte for byte (SHA-256 of spec
+    §8.1)."""
+    digests = {"ax3_testfile": "378fc5abe083e5c379f383a49f951fdbafa350288226df436b1906ac6cb84860",
+               "ax3_testfile_tiled_2h": "8c1a27b3763f561ed25ebeac0a533c50cd1fe9779ef729f09ddebe17eb8e864e"}
+    if not CASES[name].exists():
+        pytest.skip(f"{CASES[name]} is not available")
+    ours = extract_features(cp.read(CASES[name], time_mode="reference"), calibrate=False)
+    text = to_reference_csv(ours, tmp_path / "epoch.csv")
+    assert (tmp_path / "epoch.csv").read_bytes() == text.encode()
+    assert hashlib.sha256(text.encode()).hexdigest() == digests[name]
+
+
+def test_format_reference_rounding_modes():
+    assert format_reference(18.641, 2, "CEILING") == "18.65"
+    assert format_reference(-1.0000001, 6, "CEILING") == "-1.000000"
+    assert format_reference(2.675, 2, "HALF_UP") == "2.67"  # the double is 2.67499999...: exact binary value
+    assert format_reference(0.0005, 3, "HALF_UP") == "0.001"  # the double is 0.000500000000000000010...
+    assert format_reference(-0.0004, 3, "HALF_UP") == "-0.000"  # Java keeps the sign of a negative zero result
+    assert format_reference(float("nan"), 3, "HALF_UP") == "NaN"
+    assert format_reference(float("-inf"), 8, "HALF_UP") == "-inf"
+    assert format_reference(0.0, 8, "HALF_UP") == "0.00000000"
+
+
 def test_golden_2h_needs_the_carried_filter_state():
     """Resetting the filter state per window changes enmoTrunc beyond its printed precision in many rows (§3.10),
     so the agreement above really tests the carried state."""
