@@ -73,6 +73,20 @@ def table(runs: list[dict]) -> str:
         lines += ["", f"GM-DGM above M2 (many-to-one) on {wins} of {len(pairs)} seed(s) run with both for the same "
                   "number of epochs: " + ", ".join(f"{d} seed {s}, {e} epochs: {v['gmdgm']:.4f} vs {v['m2']:.4f}"
                                                    for (d, s, e), v in pairs)]
+    # Learning curves: validation many-to-one accuracy after each epoch (from each run's history)
+    longest = {}
+    for r in runs:
+        key = (r["dataset"], r["model"], r["seed"])
+        if key not in longest or r["epochs_run"] > longest[key]["epochs_run"]:
+            longest[key] = r
+    if longest:
+        n = max(r["epochs_run"] for r in longest.values())
+        lines += ["", "Validation many-to-one accuracy by epoch (longest run of each seed):", "",
+                  "| run | " + " | ".join(str(e) for e in range(1, n + 1)) + " |", "|---" * (n + 1) + "|"]
+        for (d, m, s), r in sorted(longest.items()):
+            acc = {h["epoch"]: h.get("val_many_to_one") for h in r.get("history", [])}
+            cells = [f"{acc[e]:.3f}" if acc.get(e) is not None else "" for e in range(1, n + 1)]
+            lines.append(f"| {d} {m} seed {s} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
