@@ -209,3 +209,13 @@ def test_gaussian_feature_matrix_with_minus_one_labels():
     assert ev.hungarian_accuracy(clusters, y_true) > 0.95
     with pytest.raises(ValueError, match="-1"):
         split_labelled(X, np.full(600, -2))
+
+
+def test_fashion_mnist_protocol_split():
+    fashion = SHARED / "data" / "fashion-mnist"
+    if not fashion.exists():
+        pytest.skip("../shared/data/fashion-mnist is not available")
+    data = semi_unsupervised_split(fashion, HIDDEN_CLASSES, labels_per_class=120)
+    assert data.pixel_mask.sum() == 690  # spec §7.2
+    assert np.bincount(data.y_labelled, minlength=10).tolist() == [120, 120, 120, 0, 0, 0, 0, 0, 120, 120]
+    assert data.y_test.shape == (10_000,) and np.bincount(data.y_test).tolist() == [1000] * 10
