@@ -237,9 +237,11 @@ def test_simulator_nonwear_bouts_found():
     assert [round((e - s) / 60e9) for s, e in intervals] == [90, 120]
     expected = np.zeros(len(flags), bool)
     for s, e in intervals:
-        inside = (start >= s) & (start + 30e9 <= e)
         touching = (start + 30e9 > s) & (start < e)
-        assert flags[inside].all()  # every window wholly inside is flagged ...
-        assert flags[touching].sum() <= inside.sum() + 2  # ... and at most one more at each end
+        flagged = np.flatnonzero(flags & touching)
+        # one contiguous flagged run whose ends are within one window of the bout's (the simulator's 1.5-s
+        # transition into the bout can make the first window inside it not quite still)
+        assert len(flagged) and np.all(np.diff(flagged) == 1)
+        assert abs(start[flagged[0]] - s) <= 30e9 and abs(start[flagged[-1]] + 30e9 - e) <= 30e9
         expected |= touching
     assert not flags[~expected].any()  # nothing outside the bouts
