@@ -132,6 +132,19 @@ def stationary_points(recording, window_s=WINDOW_S, sd_threshold_g=STATIONARY_SD
     win, count, shift, s1, s2, tsum, clipped = _window_sums(
         recording.time, np.ascontiguousarray(recording.xyz), temperature, has_temp, t0, win_ns, range_g
     )
+    return points_from_window_sums(
+        (win, count, shift, s1, s2, tsum, clipped), t0, recording.fs, has_temp, window_s=window_s,
+        sd_threshold_g=sd_threshold_g, min_fraction=min_fraction,
+    )  # fmt: skip
+
+
+def points_from_window_sums(sums, t0, fs, has_temp, window_s=WINDOW_S, sd_threshold_g=STATIONARY_SD_G,
+                            min_fraction=0.5) -> dict:  # fmt: skip
+    """The stationary points from per-window sums (`_window_sums`), so a chunked pass can merge sums and then
+    select exactly the points of a whole-file pass. Parameters and result as `stationary_points`; ``t0`` is the
+    time (ns) of the first sample, ``fs`` the nominal rate."""
+    win, count, shift, s1, s2, tsum, clipped = sums
+    win_ns = np.int64(round(window_s * 1e9))
     cnt = count.astype(np.float64)[:, None]
     mean_d = s1 / cnt
     sd = np.sqrt(np.maximum(s2 / cnt - mean_d**2, 0.0))
@@ -144,7 +157,7 @@ def stationary_points(recording, window_s=WINDOW_S, sd_threshold_g=STATIONARY_SD
     if np.any(seen > 1):
         revisited = np.isin(win, win[first[seen > 1]])
     revisited |= win < 0  # samples before the first one
-    expected = window_s * float(recording.fs)
+    expected = window_s * float(fs)
     short = count < min_fraction * expected
     has_clip = clipped > 0
     still = np.all(sd < sd_threshold_g, axis=1)
@@ -157,7 +170,7 @@ def stationary_points(recording, window_s=WINDOW_S, sd_threshold_g=STATIONARY_SD
     return {
         "xyz": means[use],
         "temperature": temps[use],
-        "time": t0 + win[use] * win_ns,
+        "time": np.int64(t0) + win[use] * win_ns,
         "n_windows": n_windows,
         "n_stationary": int(use.sum()),
         "n_rejected_short": int((still & short).sum()),
@@ -289,8 +302,27 @@ def fit_calibration(
         ``fitted`` (the fitted coefficients) and the settings used.
     """
     pts = stationary_points(recording, window_s=window_s, sd_threshold_g=sd_threshold_g)
+    return fit_from_points(
+        pts, recording.temperature is not None, window_s=window_s, sd_threshold_g=sd_threshold_g,
+        min_points=min_points, sphere_criterion_g=sphere_criterion_g, max_iter=max_iter,
+        min_improvement=min_improvement, use_poor_fit=use_poor_fit,
+    )  # fmt: skip
+
+
+def fit_from_points(
+    pts,
+    has_temp,
+    window_s=WINDOW_S,
+    sd_threshold_g=STATIONARY_SD_G,
+    min_points=MIN_POINTS,
+    sphere_criterion_g=SPHERE_CRITERION_G,
+    max_iter=MAX_ITER,
+    min_improvement=MIN_IMPROVEMENT,
+    use_poor_fit=False,
+) -> CalibrationCoefficients:
+    """`fit_calibration` from precomputed stationary points (`stationary_points` or `points_from_window_sums`);
+    ``has_temp`` says whether the recording had temperature. Same policy, same ``info``."""
     axes, temps = pts["xyz"], pts["temperature"]
-    has_temp = recording.temperature is not None
     n = len(axes)
     info = {
         "method": "van Hees et al. 2014 iterative closest point, as biobankAccelerometerAnalysis v2.3.0",

@@ -10,12 +10,10 @@ sample over the same samples in the same order as in one pass: the points, and s
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
 from .. import calibration_fit as cf
-from ..calibration import CalibrationCoefficients
 
 
 def _win_index(time, t0, win_ns):
@@ -100,138 +98,6 @@ def merge_window_sums(parts, t0, range_g, has_temp, window_s=cf.WINDOW_S):
     return tuple(np.concatenate([pc[k] for pc in pieces]) for k in range(7))
 
 
-def stationary_points_from_sums(sums, t0, fs, has_temp, window_s=cf.WINDOW_S, sd_threshold_g=cf.STATIONARY_SD_G,
-                                min_fraction=0.5) -> dict:  # fmt: skip
-    """`calibration_fit.stationary_points` computed from merged window sums (same steps, same result)."""
-    win, count, shift, s1, s2, tsum, clipped = sums
-    win_ns = np.int64(round(window_s * 1e9))
-    cnt = count.astype(np.float64)[:, None]
-    mean_d = s1 / cnt
-    sd = np.sqrt(np.maximum(s2 / cnt - mean_d**2, 0.0))
-    means = shift + mean_d
-    temps = tsum / count if has_temp else np.zeros(len(count))
-    _, first, seen = np.unique(win, return_index=True, return_counts=True)
-    revisited = np.zeros(len(win), bool)
-    if np.any(seen > 1):
-        revisited = np.isin(win, win[first[seen > 1]])
-    revisited |= win < 0
-    expected = window_s * float(fs)
-    short = count < min_fraction * expected
-    has_clip = clipped > 0
-    still = np.all(sd < sd_threshold_g, axis=1)
-    zero = np.linalg.norm(means, axis=1) < 1e-8
-    stuck = np.any((sd == 0) & (np.abs(means) > 1.5), axis=1)  # the reference's stuck-value rule
-    use = still & ~short & ~has_clip & ~revisited & ~zero & ~stuck
-    return {
-        "xyz": means[use],
-        "temperature": temps[use],
-        "time": np.int64(t0) + win[use] * win_ns,
-        "n_windows": int(len(np.unique(win[win >= 0]))),
-        "n_stationary": int(use.sum()),
-        "n_rejected_short": int((still & short).sum()),
-        "n_rejected_clipped": int((still & has_clip & ~short).sum()),
-        "n_rejected_out_of_order": int(len(np.unique(win[revisited & (win >= 0)]))),
-        "n_rejected_zero": int((still & zero).sum()),
-        "n_rejected_stuck": int((still & stuck & ~zero).sum()),
-    }
-
-
-def fit_from_points(
-    pts,
-    has_temp,
-    window_s=cf.WINDOW_S,
-    sd_threshold_g=cf.STATIONARY_SD_G,
-    min_points=cf.MIN_POINTS,
-    sphere_criterion_g=cf.SPHERE_CRITERION_G,
-    max_iter=cf.MAX_ITER,
-    min_improvement=cf.MIN_IMPROVEMENT,
-    use_poor_fit=False,
-) -> CalibrationCoefficients:
-    """`calibration_fit.fit_calibration` from precomputed stationary points (same policy, same ``info``).
-
-    Kept in step with `fit_calibration` by ``tests/test_batch_chunks.py``, which compares the two on whole files.
-    """
-    axes, temps = pts["xyz"], pts["temperature"]
-    n = len(axes)
-    info = {
-        "method": "van Hees et al. 2014 iterative closest point, as biobankAccelerometerAnalysis v2.3.0",
-        "source": "fitted",
-        "applied": False,
-        "reason": None,
-        "too_few_points": n < min_points,
-        "good_calibration": False,
-        "n_stationary_points": n,
-        "n_windows": pts["n_windows"],
-        "n_rejected_short": pts["n_rejected_short"],
-        "n_rejected_clipped": pts["n_rejected_clipped"],
-        "n_rejected_out_of_order": pts["n_rejected_out_of_order"],
-        "n_rejected_zero": pts["n_rejected_zero"],
-        "n_rejected_stuck": pts["n_rejected_stuck"],
-        "error_before_mg": None,
-        "error_after_mg": None,
-        "fit_error_mg": None,
-        "static_min_g": None,
-        "static_max_g": None,
-        "temperature_available": has_temp,
-        "iterations": 0,
-        "fitted": None,
-        "settings": {
-            "window_s": window_s,
-            "stationary_sd_g": sd_threshold_g,
-            "min_points": min_points,
-            "sphere_criterion_g": sphere_criterion_g,
-            "max_iter": max_iter,
-            "min_improvement": min_improvement,
-            "use_poor_fit": use_poor_fit,
-        },
-    }
-    if n > 0:
-        error_before, _ = cf._rms_to_sphere(axes)
-        info["error_before_mg"] = info["error_after_mg"] = error_before * 1000.0
-        lo, hi = axes.min(axis=0), axes.max(axis=0)
-        info["static_min_g"], info["static_max_g"] = lo.tolist(), hi.tolist()
-        s = sphere_criterion_g
-        info["good_calibration"] = bool(np.all(lo < -s) and np.all(hi > s))
-    if n < min_points:
-        info["reason"] = (
-            f"too few stationary points ({n} < {min_points}): not enough still periods to calibrate; "
-            "identity coefficients kept"
-        )
-        return CalibrationCoefficients(info=info)
-    try:
-        fit = cf.fit_sphere(axes, temps if has_temp else None, max_iter=max_iter, min_improvement=min_improvement)
-        ok = all(np.all(np.isfinite(fit[k])) for k in ("offset", "gain", "temp_coef")) and math.isfinite(
-            fit["error_after"]
-        )
-    except np.linalg.LinAlgError as exc:
-        fit, ok = None, False
-        info["reason"] = f"least-squares fit failed ({exc}); identity coefficients kept"
-    if fit is not None and not ok:
-        info["reason"] = "fit produced non-finite coefficients; identity coefficients kept"
-    if not ok:
-        info["good_calibration"] = False
-        return CalibrationCoefficients(info=info)
-    fitted = CalibrationCoefficients(
-        offset=tuple(float(v) for v in fit["offset"]),
-        gain=tuple(float(v) for v in fit["gain"]),
-        temp_coef=tuple(float(v) for v in fit["temp_coef"]),
-        mean_temp=float(fit["mean_temp"]),
-    )
-    info["fitted"] = {k: v for k, v in fitted.to_dict().items() if k != "info"}
-    info["fit_error_mg"] = fit["error_after"] * 1000.0
-    info["iterations"] = fit["iterations"]
-    if not use_poor_fit:
-        if not info["good_calibration"]:
-            info["reason"] = (
-                f"stationary points do not reach ±{sphere_criterion_g} g on every axis (too few orientations); "
-                "identity coefficients kept"
-            )
-            return CalibrationCoefficients(info=info)
-        if fit["error_after"] >= fit["error_before"]:
-            info["reason"] = "fit does not lower the error to the unit sphere; identity coefficients kept"
-            return CalibrationCoefficients(info=info)
-    info["applied"] = True
-    info["error_after_mg"] = info["fit_error_mg"]
-    return CalibrationCoefficients(
-        offset=fitted.offset, gain=fitted.gain, temp_coef=fitted.temp_coef, mean_temp=fitted.mean_temp, info=info
-    )
+# the selection of points and the fit policy are calibration_fit's own, so chunked and whole-file runs agree
+stationary_points_from_sums = cf.points_from_window_sums
+fit_from_points = cf.fit_from_points
