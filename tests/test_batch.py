@@ -234,3 +234,13 @@ def test_killed_midway_then_rerun_completes(tmp_path, good_files, serial_out, si
         got = pd.read_parquet(out / f"k{k}.features.parquet").drop(columns="participant")
         pd.testing.assert_frame_equal(got, ref, check_exact=True)
     np.testing.assert_array_equal(pd.read_parquet(out)["participant"].astype(str).unique(), ["k0", "k1", "k2", "k3"])
+
+
+def test_other_device_formats_are_batch_inputs(tmp_path):
+    from capture_pipeline.batch.inputs import expand_inputs, output_name
+
+    for name in ("a.cwa", "b.csv.gz", "c.bin", "d.bin.gz", "e.gt3x", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    found = [os.path.basename(p) for p in expand_inputs([str(tmp_path)])]
+    assert found == ["a.cwa", "b.csv.gz", "c.bin", "d.bin.gz", "e.gt3x"]
+    assert [output_name(p) for p in found] == ["a", "b", "c", "d", "e"]

@@ -7,7 +7,7 @@ import os
 
 #: Recording suffixes a directory or glob is searched for (case-insensitive). Explicitly named files are always
 #: taken, whatever their name: the format is decided from the content.
-SUFFIXES = (".cwa", ".cwa.gz", ".csv", ".csv.gz")
+SUFFIXES = (".cwa", ".cwa.gz", ".csv", ".csv.gz", ".bin", ".bin.gz", ".gt3x")
 
 _GLOB_CHARS = set("*?[")
 
@@ -58,11 +58,11 @@ def expand_inputs(items) -> list[str]:
 
 
 def output_name(path) -> str:
-    """The participant id and output file stem of an input: its file name without ``.gz`` and ``.cwa``/``.csv``."""
+    """The participant id and output file stem of an input: its file name without ``.gz`` and the format suffix."""
     base = os.path.basename(os.fspath(path))
     if base.lower().endswith(".gz"):
         base = base[:-3]
-    for ext in (".cwa", ".csv"):
+    for ext in (".cwa", ".csv", ".bin", ".gt3x"):
         if base.lower().endswith(ext):
             base = base[: -len(ext)]
             break
