@@ -115,9 +115,9 @@ class JobOptions:
 def _one_blas_thread():
     """Single-threaded BLAS while computing features.
 
-    x/y/z fft0-14 come from a matrix product whose last bits depend on how many threads OpenBLAS splits it over;
-    fixing one thread makes a file's features the same serially, on a local cluster and on any Dask worker, however
-    its environment is set. (threadpoolctl comes with scikit-learn; without it the process setting is used.)
+    A worker process runs one task per core, so a BLAS thread pool per worker would only oversubscribe the cores;
+    one thread also keeps any BLAS result independent of the worker's environment. (threadpoolctl comes with
+    scikit-learn; without it the process setting is used.)
     """
     try:
         from threadpoolctl import threadpool_limits
