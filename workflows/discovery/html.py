@@ -71,7 +71,8 @@ def _metric_rows(metrics: dict) -> pd.DataFrame:
         out[TITLES[name]] = [f(m) for _, f in rows]
     for name, m in metrics["models"].items():
         for h, d in m["hidden_classes"].items():
-            label = f"hidden class {h}: share of its {d['test_windows']} test windows in clusters of that activity"
+            label = (f"hidden class {h}: share of its {d['test_windows']} test windows in clusters where it is "
+                     "the majority (> 50 %) activity")
             if label not in out["metric"]:
                 out["metric"].append(label)
                 for other in metrics["models"]:

@@ -10,8 +10,9 @@ for each model of the run (GM-DGM, M2 when trained too):
 * accuracies on labelled test windows: many-to-one with the mapping fitted on the test windows themselves (the
   paper's transductive metric), many-to-one with the mapping fitted on the labelled training windows, Hungarian,
   Cohen's kappa, per-class recall/precision/F1, the confusion matrix;
-* for each hidden class: the share of its windows that fall in clusters whose activity is that class (a
-  cluster's activity: the most common class, or CPA code for windows without a class, of its annotated windows).
+* for each hidden class: the share of its windows that fall in clusters where it is the majority activity, i.e.
+  more than half of the cluster's annotated windows (a window's activity: its class, or its CPA code when it has
+  no class).
 
 Files: ``cluster_composition.csv`` (one row per model, cluster and composition key), ``clusters.csv`` (one row per
 model and cluster), ``metrics.json`` and the self-contained ``report.html``.
@@ -155,7 +156,8 @@ def analyse_model(model_dir, windows: pd.DataFrame, split, ch_rows: np.ndarray |
     for h in info["hidden_classes"]:
         i = index[h]
         sel = y == i
-        own = [k for k in range(n_y) if cluster_activity.get(k, ("",))[0] == h]
+        # "Its own cluster": that activity holds more than half of the cluster's annotated windows.
+        own = [k for k in range(n_y) if cluster_activity.get(k, ("", 0.0))[0] == h and cluster_activity[k][1] > 0.5]
         own_labelled = [k for k in range(n_y) if trans_map[k] == i]
         hidden[h] = {
             "test_windows": int(sel.sum()),
