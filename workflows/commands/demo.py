@@ -15,7 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--participants", type=int, default=12, help="simulated participants (default 12)")
     p.add_argument("--hours", type=float, default=10.0, help="hours per recording, from 15:00 (default 10)")
     p.add_argument("--seed", type=int, default=3,
-                   help="cohort seed (default 3: a cohort whose test set holds runners and cyclists)")
+                   help="cohort seed (default 3: a cohort with runners and cyclists); the split seed is then the "
+                   "first one whose test participants run and cycle")
     p.add_argument("--epochs", type=int, default=10, help="training epochs per model (default 10)")
     p.add_argument("--max-minutes", type=float, default=1.5, help="training time cap per model (default 1.5)")
     p.add_argument("--threads", type=int, default=1,

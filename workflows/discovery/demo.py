@@ -18,6 +18,35 @@ from .dataset import FEATURES_SUFFIX
 
 #: A Monday afternoon: workdays include the commute home.
 DEMO_START = "2016-11-14 15:00:00"
+#: Classes whose labels the demo withholds.
+HIDDEN = ("Running", "Bicycling")
+
+
+def choose_split(cohort_dir, participants: int, n_labelled: int, n_test: int, hidden=HIDDEN, min_windows: int = 10,
+                 max_seed: int = 200):
+    """The first split seed whose test participants hold at least ``min_windows`` windows of every hidden class.
+
+    A small cohort has only a few runners and cyclists; a test set without them could not show whether the model
+    found them. Only the bout annotations' classes are looked at (no model is involved), and the chosen seed is
+    printed and stored in ``split.json``. Falls back to seed 0 when no seed qualifies.
+
+    Returns
+    -------
+    (data_dictionary.Split, int)
+    """
+    from data_dictionary.splits import make_split
+
+    from .dataset import find_feature_files, load_windows
+
+    pids = [f"P{i:03d}" for i in range(1, participants + 1)]
+    windows = load_windows(find_feature_files([cohort_dir]), [cohort_dir])
+    windows = windows[windows["valid"]]
+    for seed in range(max_seed):
+        split = make_split(pids, labelled=n_labelled, unlabelled="rest", test=n_test, seed=seed)
+        counts = windows.loc[windows["participant"].isin(split.test), "label"].value_counts()
+        if all(counts.get(h, 0) >= min_windows for h in hidden):
+            return split, seed
+    return make_split(pids, labelled=n_labelled, unlabelled="rest", test=n_test, seed=0), 0
 
 
 def write_features(recording, path) -> pd.DataFrame:
@@ -103,7 +132,7 @@ def run_demo(out_dir, participants: int = 12, hours: float = 10.0, seed: int = 3
     Training is brief (``epochs`` or ``max_minutes`` per model, smaller networks than the paper's 2×500 / 100):
     enough to show the method, not its best numbers.
     """
-    from data_dictionary.splits import make_split, write_split
+    from data_dictionary.splits import write_split
 
     from .report import write_report
     from .train import DiscoveryConfig, prepare_windows, train_model
@@ -117,15 +146,15 @@ def run_demo(out_dir, participants: int = 12, hours: float = 10.0, seed: int = 3
     simulate_features(out / "cohort", participants, hours, seed, progress=say)
     n_test = max(2, participants // 4)
     n_lab = max(2, participants // 4)
-    split = make_split([f"P{i:03d}" for i in range(1, participants + 1)], labelled=n_lab, unlabelled="rest",
-                       test=n_test, seed=seed)
+    split, split_seed = choose_split(out / "cohort", participants, n_lab, n_test, HIDDEN)
     write_split(split, out / "split.json")
-    say(f"[3/5] split: {len(split.labelled)} labelled, {len(split.unlabelled)} unlabelled, {len(split.test)} test")
+    say(f"[3/5] split (seed {split_seed}): {len(split.labelled)} labelled, {len(split.unlabelled)} unlabelled, "
+        f"{len(split.test)} test")
     windows, split, classes = prepare_windows(out / "run", [out / "cohort"], [out / "cohort"], out / "split.json",
                                               progress=say)
     say("[4/5] training GM-DGM and M2 (Running and Bicycling hidden)")
     for name in ("gmdgm", "m2"):
-        config = DiscoveryConfig(model=name, hidden_classes=("Running", "Bicycling"), hidden=tuple(hidden_units),
+        config = DiscoveryConfig(model=name, hidden_classes=HIDDEN, hidden=tuple(hidden_units),
                                  n_z=latent, epochs=epochs, max_seconds=60.0 * max_minutes, seed=seed, lr=lr,
                                  threads=threads)
         train_model(windows, split, classes, config, out / "run" / name, progress=say)
