@@ -19,6 +19,7 @@ table{border-collapse:collapse;font-size:.82em;margin:.4em 0}
 td,th{border:1px solid #ddd;padding:.2em .45em;text-align:right;vertical-align:top}
 th{background:#f3f3f3}td.l,th.l{text-align:left}
 .models{display:grid;grid-template-columns:repeat(auto-fit,minmax(600px,1fr));gap:1.5em}
+.models>div{min-width:0;overflow-x:auto}
 figure{margin:.6em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.8em;color:#555}.note{font-size:.85em;color:#444}
 """
