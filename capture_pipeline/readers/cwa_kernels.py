@@ -141,17 +141,21 @@ def anchor_times(seg_anchor_start, anchor_idx, anchor_ns, block_seg, block_pos, 
                 time[o + i] = anchor_ns[a0] + np.int64(np.floor((block_pos[j] + i - anchor_idx[a0]) * slope + 0.5))
             continue
         k = min(lo, m - 2)
-        i1 = anchor_idx[a0 + k + 1]
-        for i in range(counts[j]):
-            pos = float(block_pos[j] + i)
-            if pos >= i1 and k < m - 2:
-                while k < m - 2 and anchor_idx[a0 + k + 1] <= pos:
-                    k += 1
-                i1 = anchor_idx[a0 + k + 1]
+        base = block_pos[j]
+        n = counts[j]
+        i = 0
+        while i < n:
+            # the anchor interval holding sample i, then every sample of the block in that interval at once
+            while k < m - 2 and anchor_idx[a0 + k + 1] <= base + i:
+                k += 1
             i0 = anchor_idx[a0 + k]
+            i1 = anchor_idx[a0 + k + 1]
             t0 = anchor_ns[a0 + k]
             slope = (anchor_ns[a0 + k + 1] - t0) / (i1 - i0)
-            time[o + i] = t0 + np.int64(np.floor((pos - i0) * slope + 0.5))
+            end = n if k == m - 2 else min(n, max(i + 1, np.int64(np.ceil(i1 - base))))
+            for ii in range(i, end):
+                time[o + ii] = t0 + np.int64(np.floor((base + ii - i0) * slope + 0.5))
+            i = end
 
 
 @numba.njit(cache=True, nogil=True)
