@@ -66,6 +66,15 @@ def _describe(activity, desc: dict):
     return f"{activity} {desc.get(activity, '')}".strip()
 
 
+def _kappa(true: np.ndarray, pred: np.ndarray) -> float:
+    """Cohen's kappa, NaN (without sklearn's warning) when fewer than two classes occur."""
+    from sklearn.metrics import cohen_kappa_score
+
+    if np.unique(np.r_[true, pred]).size < 2:
+        return float("nan")
+    return float(cohen_kappa_score(true, pred))
+
+
 def _enmo_mg(windows: pd.DataFrame) -> np.ndarray:
     return windows["enmoTrunc"].to_numpy(dtype=float) * 1000.0
 
@@ -93,8 +102,6 @@ def per_class_scores(true: np.ndarray, pred: np.ndarray, classes) -> pd.DataFram
 def analyse_model(model_dir, windows: pd.DataFrame, split, ch_rows: np.ndarray | None = None) -> dict:
     """All numbers and tables of one model on the test participants (see the module docstring)."""
     from sklearn.decomposition import PCA
-    from sklearn.metrics import cohen_kappa_score
-
     from models import evaluation as ev
 
     model, info, std = load_run(model_dir)
@@ -127,7 +134,7 @@ def analyse_model(model_dir, windows: pd.DataFrame, split, ch_rows: np.ndarray |
             "accuracy_hungarian_transductive": res["hungarian_transductive"],
             "accuracy_many_to_one_train_mapping": res["many_to_one"],
             "accuracy_hungarian_train_mapping": res["hungarian"],
-            "kappa_many_to_one_transductive": float(cohen_kappa_score(y[has], pred)),
+            "kappa_many_to_one_transductive": _kappa(y[has], pred),
             "outputs_used": int(np.unique(clusters).size),
         })
         scores = per_class_scores(y[has], pred, classes)
