@@ -66,16 +66,33 @@ def write_features(recording, path) -> pd.DataFrame:
 
 
 def features_for_folder(raw_dir, out_dir, progress=print) -> list:
-    """``<name>.features.parquet`` for every ``*.csv.gz`` recording of a folder (one at a time: small memory).
+    """``<name>.features.parquet`` for every ``*.csv.gz`` recording of a folder, without calibration (CAPTURE-24
+    CSVs are calibrated already).
 
-    Uses the batch API (`capture_pipeline.batch`) when it is installed, else `extract_features` file by file.
+    Uses the batch feature runner (`capture_pipeline.batch.run_batch`, serially here) when it is installed, else
+    `extract_features` file by file.
     """
     import capture_pipeline
 
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    files = sorted(raw_dir.glob("*.csv.gz"))
+    try:
+        from capture_pipeline.batch import JobOptions, run_batch
+    except ImportError:  # the batch package is optional for this helper
+        run_batch = None
+    if run_batch is not None:
+        results = run_batch([str(f) for f in files], str(out_dir), JobOptions(calibrate=False), workers=0,
+                            progress=False)
+        failed = [f"{r.input}: {r.error}" for r in results if r.status == "failed"]
+        if failed:
+            raise RuntimeError(f"feature extraction failed for {failed}")
+        written = sorted(out_dir.glob("*" + FEATURES_SUFFIX))
+        if progress:
+            progress(f"{len(written)} feature files written by the batch runner to {out_dir}")
+        return written
     written = []
-    for path in sorted(raw_dir.glob("*.csv.gz")):
+    for path in files:
         name = path.name[: -len(".csv.gz")]
         target = out_dir / f"{name}{FEATURES_SUFFIX}"
         t0 = time.perf_counter()
