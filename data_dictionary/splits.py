@@ -32,6 +32,7 @@ SPLIT_VERSION = 1
 
 # File names in a data directory that are not participants (CAPTURE-24 ships these beside P001.csv.gz ...).
 _SIDE_FILES = {"metadata", "annotation-label-dictionary", "readme", "license", "licence"}
+_SIDE_SUFFIXES = (".annotations", ".labels", ".predictions", ".summary")
 _RECORDING_SUFFIXES = (".csv", ".csv.gz", ".cwa", ".cwa.gz", ".parquet", ".npy", ".npz", ".bin", ".gt3x")
 
 
@@ -301,7 +302,8 @@ def participants_from(source) -> list:
             if not name.lower().endswith(_RECORDING_SUFFIXES):
                 continue
             pid = participant_id(name)
-            if pid.lower() in _SIDE_FILES:
+            # side files of a participant (bout annotations beside a .cwa) are not participants of their own
+            if pid.lower() in _SIDE_FILES or pid.lower().endswith(_SIDE_SUFFIXES):
                 continue
             ids.append(pid)
         what = "no recording files (.csv, .csv.gz, .cwa, ...)"

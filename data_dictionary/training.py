@@ -209,7 +209,8 @@ def training_dataset(
         classes = tuple(classes)
         if len(set(classes)) != len(classes):
             raise ValueError(f"classes listed twice in {classes}")
-        has &= np.isin(labels_l, np.array(classes, dtype=object))
+        # pandas' isin: labels may hold pd.NA, which numpy's elementwise == cannot turn into a bool
+        has &= pd.Series(labels_l, dtype=object).isin(classes).to_numpy()
     index = {c: i for i, c in enumerate(classes)}
 
     keep_l = has & usable[rows_l_all]

@@ -341,3 +341,19 @@ def test_get_mapping_errors(tmp_path):
     f.write_text("a,b\n1,2\n")
     with pytest.raises(InputError, match="needs columns"):
         dd.get_mapping(f)
+
+
+def test_training_dataset_accepts_pandas_na_labels():
+    import pandas as pd
+
+    from data_dictionary.splits import Split
+    from data_dictionary.training import training_dataset
+
+    table = pd.DataFrame({
+        "participant": ["A", "A", "A", "B"],
+        "f1": [0.0, 1.0, 2.0, 3.0],
+        "label": pd.array(["Sleep", pd.NA, "Walking", "Sleep"], dtype="string"),
+    })
+    split = Split(labelled=("A",), unlabelled=("B",), test=())  # A's labels hold a pd.NA
+    ds = training_dataset(table, split, classes=["Sleep", "Walking"])
+    assert tuple(ds.classes) == ("Sleep", "Walking")

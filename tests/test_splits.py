@@ -451,3 +451,11 @@ def test_split_cli_reports_class_balance(tmp_path, cohort, capsys):
     written = pd.read_csv(balance, index_col="class")
     expected = dd.class_balance(cohort, dd.read_split(out))
     pd.testing.assert_frame_equal(written, expected, check_names=False)
+
+
+def test_participant_side_files_are_not_participants(tmp_path):
+    from data_dictionary.splits import participants_from
+
+    for name in ("P001.csv.gz", "P001.annotations.csv", "P002.cwa", "P002.annotations.csv", "metadata.csv"):
+        (tmp_path / name).write_text("x")
+    assert participants_from(tmp_path) == ["P001", "P002"]

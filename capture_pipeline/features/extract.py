@@ -237,7 +237,8 @@ def _table(starts_ms: np.ndarray, feats: np.ndarray, qc: np.ndarray) -> pd.DataF
         cols[name] = feats[:, j]
     for j, name in enumerate(QC_COLUMNS):
         cols[name] = qc[:, j]
-    df = pd.DataFrame(cols, copy=False)
+    # copy() consolidates the 132 one-column blocks, so callers can add columns without fragmentation warnings
+    df = pd.DataFrame(cols, copy=False).copy()
     assert list(df.columns) == OUTPUT_COLUMNS
     return df
 
