@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .atomic import atomic_path
 from .recording import Recording
 
 META_KEY = b"capture_pipeline.meta"
@@ -29,15 +29,8 @@ def _jsonable(v):
 
 def write_table_atomic(table: pa.Table, path, **kwargs) -> None:
     """Write a pyarrow Table to Parquet under a temporary name, then rename, so no half-written file remains."""
-    path = os.fspath(path)
-    tmp = f"{path}.partial"
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp, **kwargs)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def recording_table(rec: Recording) -> pa.Table:

@@ -11,13 +11,13 @@ import json
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Optional, Sequence
 
 import numpy as np
 
+from capture_pipeline.atomic import write_json
 from capture_pipeline.errors import InputError
 
 #: The sets of a split, in the order they are drawn.
@@ -214,19 +214,7 @@ def benchmark_split(participants: Sequence[str], source: Optional[str] = None) -
 
 def write_split(split: Split, path) -> None:
     """Write a split as JSON, atomically (temporary file in the same folder, then rename)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(split.to_dict(), fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_json(path, split.to_dict())
 
 
 def read_split(path) -> Split:

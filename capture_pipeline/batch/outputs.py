@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import glob
 import os
-import tempfile
+
+from ..atomic import atomic_path
 
 SUMMARY_DIR = "_summary"
 BATCH_CSV = "_batch.csv"
@@ -30,12 +31,6 @@ def features_path(out_dir, name) -> str:
 
 def summary_path(out_dir, name) -> str:
     return os.path.join(out_dir, SUMMARY_DIR, f"{name}.summary.json")
-
-
-def _tmp_in(folder, final):
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(final)}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    return tmp
 
 
 def features_table(features, name, meta, qc, calibration, fingerprint):
@@ -62,18 +57,8 @@ def write_parquet_atomic(table, path) -> None:
     """Write under a hidden temporary name in the same folder, fsync, then rename into place."""
     import pyarrow.parquet as pq
 
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = _tmp_in(folder, path)
-    try:
+    with atomic_path(path, fsync=True) as tmp:
         pq.write_table(table, tmp, compression="zstd")
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_outputs(out_dir, name, features, summary, meta, qc, calibration, fingerprint) -> None:
@@ -109,8 +94,7 @@ def write_batch_csv(out_dir, rows) -> str:
     import csv
 
     path = os.path.join(out_dir, BATCH_CSV)
-    tmp = _tmp_in(out_dir, path)
-    try:
+    with atomic_path(path) as tmp:
         with open(tmp, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["input", "name", "status", "error", "seconds", "windows"])
@@ -118,12 +102,6 @@ def write_batch_csv(out_dir, rows) -> str:
                 sec = "" if r.get("seconds") is None else f"{r['seconds']:.3f}"
                 win = "" if r.get("windows") is None else str(r["windows"])
                 w.writerow([r["input"], r.get("name", ""), r["status"], r.get("error") or "", sec, win])
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 

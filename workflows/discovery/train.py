@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from capture_pipeline.atomic import write_json
 from capture_pipeline.errors import InputError
 from capture_pipeline.features.columns import FEATURE_COLUMNS
 
@@ -94,18 +94,7 @@ class DiscoveryConfig:
 
 def write_json_atomic(obj, path) -> None:
     """JSON to a temporary file in the same folder, then renamed over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2, default=_jsonable)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_json(path, obj, default=_jsonable)
 
 
 def _jsonable(v):
