@@ -20,8 +20,12 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/capture-pipeline demo --out demo_output
 
+# figures are recorded in benchmarks/README.md; run on an otherwise idle machine
 bench: $(STAMP)
 	$(PY) benchmarks/bench_read_cwa.py
+	$(PY) benchmarks/bench_features.py --mode chunked
+	$(PY) benchmarks/bench_batch.py --files 2 --workers 1 2
+	$(PY) benchmarks/bench_models.py --steps 30 --threads 2
 
 clean:
 	rm -rf $(VENV) demo_output
