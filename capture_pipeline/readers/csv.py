@@ -25,18 +25,17 @@ _TIME_FORMATS = ("auto", "iso", "unix_s", "unix_ms")
 _UNITS = ("auto", "g", "m/s2")
 
 
-def _open_stream(path):
+def _is_gzip(path) -> bool:
     with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    return pa.input_stream(path, compression="gzip" if gz else None), gz
+        return fh.read(2) == b"\x1f\x8b"
 
 
-def _first_line(path) -> bytes:
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    opener = gzip.open if gz else open
-    with opener(path, "rb") as fh:
-        return fh.readline(1 << 16).rstrip(b"\r\n")
+def _head_lines(path) -> tuple[bytes, bytes]:
+    """The first two lines (the second is empty when there is none), decompressed if needed."""
+    with (gzip.open if _is_gzip(path) else open)(path, "rb") as fh:
+        first = fh.readline(1 << 16).rstrip(b"\r\n")
+        second = fh.readline(1 << 16).rstrip(b"\r\n")
+    return first, second
 
 
 def _sniff(path, first: bytes):
@@ -109,7 +108,7 @@ def read_csv(
         raise ValueError(f"time_format must be one of {_TIME_FORMATS}")
     if units not in _UNITS:
         raise ValueError(f"units must be one of {_UNITS}")
-    first = _first_line(path)
+    first, second = _head_lines(path)
     names, has_header = _sniff(path, first)
     if not has_header:
         time_col, xyz_cols = "time", ("x", "y", "z")
@@ -117,7 +116,7 @@ def read_csv(
     if missing:
         raise InputError(path, f"missing column(s) {', '.join(missing)}; the header has {', '.join(names)}")
     first_time = first.split(b",")[names.index(time_col)] if not has_header else _second_line_time(
-        path, names.index(time_col)
+        path, second, names.index(time_col)
     )
     if time_format == "auto":
         time_format = _guess_time_format(path, first_time)
@@ -145,7 +144,7 @@ def read_csv(
         quoted_strings_can_be_null=True,
         timestamp_parsers=["%Y-%m-%d %H:%M:%S", pacsv.ISO8601] if time_format == "iso" else None,
     )
-    stream, _ = _open_stream(path)
+    stream = pa.input_stream(path, compression="gzip" if _is_gzip(path) else None)
     pieces = {c: [] for c in wanted}
     try:
         with pacsv.open_csv(stream, read_options=read_options, convert_options=convert_options) as reader:
@@ -204,13 +203,7 @@ def read_csv(
                      extra=extra)
 
 
-def _second_line_time(path, col: int) -> bytes:
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    opener = gzip.open if gz else open
-    with opener(path, "rb") as fh:
-        fh.readline(1 << 16)
-        line = fh.readline(1 << 16).rstrip(b"\r\n")
+def _second_line_time(path, line: bytes, col: int) -> bytes:
     if not line:
         raise InputError(path, "no data rows after the header")
     fields = line.split(b",")
