@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from models import GMDGM, M2
 from models.priors import semi_unsupervised_prior
-from models.training import resolve_device, tune_allocator
+from models.training import make_optimizer, resolve_device, tune_allocator
 
 N_X, N_CLASSES, N_EXTRA, HIDDEN, N_Z, BATCH, STEPS_PER_EPOCH = 443, 10, 5, 500, 100, 100, 495
 
@@ -53,7 +53,7 @@ def naive_loss(model: GMDGM, x_l, y_l, x_u, n_train):
 
 
 def time_steps(model, loss_fn, steps, device):
-    opt = torch.optim.Adam(model.parameters(), lr=3e-4)
+    opt = make_optimizer(model.parameters(), 3e-4)  # the optimiser training uses
     params = list(model.parameters())
     x_l = torch.rand(BATCH, N_X, device=device).bernoulli()
     y_l = torch.randint(0, N_CLASSES, (BATCH,), device=device)

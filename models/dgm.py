@@ -121,6 +121,23 @@ class _DeepGenerativeModel(nn.Module):
             parts.append(table.unsqueeze(0).expand(n_u, *table.shape).reshape(n_u * self.n_y, table.shape[1]))
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
+    def _pair_rows(self, rows: torch.Tensor, table: torch.Tensor, y_l: torch.Tensor, n_u: int, s: int = 1):
+        """``rows`` (pair layout, ``s`` consecutive rows per pair) plus each pair's class row of ``table``.
+
+        Labelled pairs add ``table[y_l]``; the enumerated block adds the whole table by broadcasting over a
+        (n_u, n_y, s, width) view, so no class-row tensor of the full pair size is built (forward or backward).
+        """
+        n_l = y_l.numel() * s
+        parts = []
+        if n_l:
+            class_rows = table[y_l] if s == 1 else table[y_l].repeat_interleave(s, dim=0)
+            parts.append(rows[:n_l] + class_rows)
+        if n_u:
+            width = table.shape[1]
+            block = rows[n_l:].view(n_u, self.n_y, s, width) + table.view(1, self.n_y, 1, width)
+            parts.append(block.view(-1, width))
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
     def _elbo_pairs(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor, eps=None):
         """Single-sample ELBOs L(x, y) of the labelled pairs and of every (x_u, y) pair, one network call each.
 
@@ -135,11 +152,12 @@ class _DeepGenerativeModel(nn.Module):
         n_pairs = n_l + n_u * self.n_y
         # q(z|x,y): the x part of the first layer once per example, the one-hot part as a class row.
         projected = self.encoder.project(torch.cat([x_l, x_u]))
-        rows = [projected[:n_l]] if n_l else []
-        if n_u:
-            rows.append(projected[n_l:].unsqueeze(1).expand(n_u, self.n_y, -1).reshape(n_u * self.n_y, -1))
-        first = rows[0] if len(rows) == 1 else torch.cat(rows)
-        h = self.encoder.finish_rows(first + self._class_rows(self.encoder.y_weight, y_l, n_u))
+        parts = []
+        if n_l:
+            parts.append(projected[:n_l] + self.encoder.y_weight[y_l])
+        if n_u:  # (n_u, 1, width) + (1, n_y, width): every class row of every example in one broadcast add
+            parts.append((projected[n_l:].unsqueeze(1) + self.encoder.y_weight.unsqueeze(0)).view(n_pairs - n_l, -1))
+        h = self.encoder.finish_rows(parts[0] if len(parts) == 1 else torch.cat(parts))
         mean_q, log_var_q = self.encoder_head(h).chunk(2, dim=-1)
         if eps is None:
             eps = torch.randn(n_pairs, s, self.n_z, device=h.device, dtype=h.dtype)
@@ -214,6 +232,7 @@ class _DeepGenerativeModel(nn.Module):
         weight_prior: float = 1.1,
         balance: str = "average",
         n_labelled: int | None = None,
+        posterior_weight: float = 0.0,
     ) -> LossTerms:
         """The minimised loss of one step (spec §2.5), computed in one pass over all (x, y) pairs.
 
@@ -232,6 +251,12 @@ class _DeepGenerativeModel(nn.Module):
             N_l/N_train and N_u/N_train (needs ``n_labelled``).
         n_labelled : int, optional
             Labelled-set size, for ``balance="weighted"``.
+        posterior_weight : float
+            β of an optional classifier term β · mean_u Σ_y p̂(y|x) log q(y|x), where p̂(y|x) = softmax_y L(x, y)
+            is the posterior over outputs implied by this step's pair bounds (held fixed). 0 (default) is the
+            published loss. The bound's own gradient moves q(y|x) by q(y|x)·(L(x, y) − U(x)), which vanishes for
+            outputs q already rules out; this inclusive-KL term keeps pulling q towards outputs whose bound is
+            better, so a rare group can leave the labelled output it was first routed to (see `models.splitting`).
         """
         n_l = x_l.shape[0]
         pair_l, pair_u = self._elbo_pairs(x_l, y_l, x_u)
@@ -249,6 +274,9 @@ class _DeepGenerativeModel(nn.Module):
         else:
             raise ValueError(f"balance must be 'average' or 'weighted', got {balance!r}")
         bound = w_l * elbo_l + w_u * elbo_u + alpha * log_q_y + weight_prior * log_w / n_train
+        if posterior_weight and x_u.shape[0]:
+            target = F.softmax(pair_u.detach(), dim=-1)
+            bound = bound + posterior_weight * (target * F.log_softmax(logits[n_l:], dim=-1)).sum(-1).mean()
         return LossTerms(-bound, elbo_l.detach(), elbo_u.detach(), log_q_y.detach(), log_w.detach())
 
     # ----- prediction ------------------------------------------------------------------------------------------
@@ -371,10 +399,8 @@ class M2(_DeepGenerativeModel):
         return standard_normal_log_density(z)
 
     def _decoder_output(self, z, y_l, n_u):
-        class_rows = self._class_rows(self.decoder.y_weight, y_l, n_u)
-        if self.mc_samples > 1:
-            class_rows = class_rows.repeat_interleave(self.mc_samples, dim=0)
-        return self.decoder_head(self.decoder.finish_rows(self.decoder.project(z) + class_rows))
+        rows = self._pair_rows(self.decoder.project(z), self.decoder.y_weight, y_l, n_u, self.mc_samples)
+        return self.decoder_head(self.decoder.finish_rows(rows))
 
 
 MODELS = {"gmdgm": GMDGM, "m2": M2}

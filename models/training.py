@@ -45,6 +45,8 @@ class TrainConfig:
     alpha : float
         Weight of mean log q(y_l|x_l). The published code's effective value is 0.5 (the runner's α=1.1 and
         l2_reg=0.5 are swapped on the way into the model).
+    posterior_weight : float
+        β of the optional posterior-matching classifier term (`models.dgm` ``loss``); 0 = the published loss.
     weight_prior : float
         λ, scale of Σ log N(w; 0, 1) / N_train (1.1 in the published code).
     balance : {"average", "weighted"}
@@ -83,6 +85,7 @@ class TrainConfig:
     batch_unlabelled: int = 100
     lr: float = 3e-4
     alpha: float = 0.5
+    posterior_weight: float = 0.0
     weight_prior: float = 1.1
     balance: str = "average"
     clip_value: float | None = 1.0
@@ -176,6 +179,19 @@ def _save_atomic(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def make_optimizer(parameters, lr: float):
+    """Adam with default betas; torch's fused single-kernel update where the build has it (CPU/CUDA, torch >= 2.4).
+
+    The fused and the plain update compute the same Adam step (up to float rounding); the fused one saves a pass
+    over the 1.6 M parameters of an MNIST model per step.
+    """
+    parameters = list(parameters)
+    try:
+        return torch.optim.Adam(parameters, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # older torch, or a device without the fused kernel
+        return torch.optim.Adam(parameters, lr=lr)
+
+
 def load_checkpoint(path, map_location="cpu"):
     """Load a checkpoint written by :func:`fit` and rebuild its model (with the best or last parameters).
 
@@ -247,7 +263,7 @@ def fit(
     bl, bu = min(config.batch_labelled, n_l), min(config.batch_unlabelled, n_u)
     steps_per_epoch = math.ceil(n_u / bu)
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = make_optimizer(model.parameters(), config.lr)
     params = list(model.parameters())
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -307,6 +323,7 @@ def fit(
                 xb_l, xb_u = torch.bernoulli(xb_l), torch.bernoulli(xb_u)
             terms = model.loss(
                 xb_l, yb_l, xb_u, n_train=n_train, alpha=config.alpha, weight_prior=config.weight_prior,
+                posterior_weight=config.posterior_weight,
                 balance=config.balance, n_labelled=n_l,
             )
             loss_value = float(terms.loss.detach())

@@ -271,3 +271,82 @@ def test_calinski_harabasz_matches_its_definition():
     expected = (between / 2) / (within / (60 - 3))
     assert ev.calinski_harabasz(X, labels) == pytest.approx(expected, rel=1e-12)
     assert math.isnan(ev.calinski_harabasz(X, np.zeros(60, dtype=int)))
+
+
+def test_posterior_weight_adds_the_inclusive_kl_classifier_term():
+    model = _tiny(GMDGM)
+    x_l, y_l, x_u = _data("bernoulli", 3, seed=2), torch.tensor([0, 2, 2]), _data("bernoulli", 4, seed=3)
+    torch.manual_seed(5)
+    base = model.loss(x_l, y_l, x_u, n_train=1000).loss
+    torch.manual_seed(5)
+    with_term = model.loss(x_l, y_l, x_u, n_train=1000, posterior_weight=0.5).loss
+    # The same noise gives the same pair bounds: the term is β · mean_u Σ_y softmax(L(x,·))_y log q(y|x).
+    torch.manual_seed(5)
+    eps = torch.randn(3 + 4 * N_Y, 1, N_Z, dtype=torch.float64)
+    pair_u = model._elbo_pairs(x_l[:0], y_l[:0], x_u, eps[3:])[1]
+    target = torch.softmax(pair_u, 1)
+    term = (target * torch.log_softmax(model.classifier_logits(x_u), 1)).sum(1).mean()
+    torch.testing.assert_close(with_term, base - 0.5 * term, rtol=0, atol=1e-9)
+    # Its gradient on the unlabelled logits is β (q − p̂) / n_u: it moves q towards the outputs with better bounds.
+    logits = model.classifier_logits(x_u).detach().requires_grad_(True)
+    loss = -0.5 * (target.detach() * torch.log_softmax(logits, 1)).sum(1).mean()
+    (grad,) = torch.autograd.grad(loss, logits)
+    torch.testing.assert_close(grad, 0.5 * (torch.softmax(logits, 1) - target.detach()) / 4)
+
+
+def test_split_move_copies_the_source_and_moves_the_prior_to_the_worst_explained():
+    from models.splitting import split_poorly_explained
+
+    model = _tiny(GMDGM, likelihood="gaussian")
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randn(200, N_X, generator=g, dtype=torch.float64) * 0.3,
+                   torch.randn(20, N_X, generator=g, dtype=torch.float64) * 0.3 + 6.0])  # a far, rare group
+    free = [1, 3, 4]
+    with torch.no_grad():
+        usage = np.bincount(model.classifier_logits(x).argmax(1).numpy(), minlength=N_Y)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    records = split_poorly_explained(model, x, free, worst_share=20 / 220, max_splits=1, min_examples=5)
+    assert len(records) == 1
+    r = records[0]
+    s, k = r["source"], r["target"]
+    assert k in free and k != s and r["examples"] >= 5
+    assert r["target_former_use"] == min(usage[c] for c in free if c != s)
+    # The target is a copy of the source in q(y|x) and q(z|x,y) ...
+    head = model.classifier[-1]
+    torch.testing.assert_close(head.weight[k], head.weight[s])
+    torch.testing.assert_close(head.bias[k], head.bias[s])
+    torch.testing.assert_close(model.encoder.y_weight[k], model.encoder.y_weight[s])
+    # ... whose p(z|y) mean is the mean code q(z|x, s) of the examples it was split for.
+    assert r["mean_bound"] < r["source_median_bound"]
+    mean, _ = model.components()
+    assert not torch.allclose(mean[k], before["prior_mean.weight"][:, k] + before["prior_mean.bias"])
+    # Nothing else changed: the other outputs, the decoder, the source.
+    for name, p in model.named_parameters():
+        if name.startswith(("decoder", "encoder.first", "encoder.rest", "encoder_head", "classifier.0")):
+            torch.testing.assert_close(p, before[name])
+    torch.testing.assert_close(mean[s], before["prior_mean.weight"][:, s] + before["prior_mean.bias"])
+    with pytest.raises(TypeError):
+        split_poorly_explained(_tiny(M2), x, free)
+
+
+def test_split_moves_run_on_schedule_and_protect_earlier_targets_across_resumes(tmp_path):
+    from models.splitting import SplitMoves
+
+    model = _tiny(GMDGM, likelihood="gaussian")
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randn(200, N_X, generator=g, dtype=torch.float64) * 0.3,
+                   torch.randn(20, N_X, generator=g, dtype=torch.float64) * 0.3 + 6.0])
+    path = tmp_path / "moves.json"
+    lines = []
+    moves = SplitMoves(model, x, [1, 3, 4], epochs=[2, 3], path=path, say=lines.append,
+                       worst_share=20 / 220, max_splits=1, min_examples=5)
+    assert moves.after_epoch(1) == [] and not path.exists()
+    first = moves.after_epoch(2)
+    assert len(first) == 1 and first[0]["epoch"] == 2 and len(lines) == 1 and path.exists()
+    # A resumed run reads the moves back and never overwrites their targets.
+    resumed = SplitMoves(model, x, [1, 3, 4], epochs=[2, 3], path=path, worst_share=20 / 220, max_splits=1,
+                         min_examples=5)
+    assert resumed.done == first
+    second = resumed.after_epoch(3)
+    assert all(r["target"] != first[0]["target"] for r in second)
+    assert SplitMoves(_tiny(M2), x, [1, 3, 4], epochs=[1]).after_epoch(1) == []  # M2 has no p(z|y) to split

@@ -35,6 +35,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="torch CPU threads (default 1: on a busy 2-core machine, 2 threads made epochs ~4x slower; "
                    "raise it on a machine of your own)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    from workflows.discovery.train import DiscoveryConfig
+
+    defaults = DiscoveryConfig()
+    p.add_argument("--split-epochs", type=int, nargs="*", default=list(defaults.split_epochs), metavar="EPOCH",
+                   help="GM-DGM: after these epochs, give the worst-explained unlabelled windows a free output of "
+                   "their own (models.splitting; default %(default)s; give the flag alone for the published "
+                   "training without split moves)")
+    p.add_argument("--posterior-weight", type=float, default=defaults.posterior_weight, metavar="BETA",
+                   help="weight of the term pulling q(y|x) towards the outputs with the best bound (default "
+                   "%(default)s; 0: the published loss)")
     p.add_argument("--resume", action="store_true",
                    help="continue RUN/<model>/model.pt up to --epochs in total (same data and settings)")
 
@@ -53,7 +63,8 @@ def run(args) -> int:
         config = DiscoveryConfig(
             model=name, hidden_classes=tuple(args.hide), n_extra=args.extra, hidden=tuple(args.hidden_units),
             n_z=args.latent, epochs=args.epochs, lr=args.lr, seed=args.seed, threads=args.threads,
-            device=args.device, resume=args.resume,
+            device=args.device, resume=args.resume, split_epochs=tuple(args.split_epochs),
+            posterior_weight=args.posterior_weight,
             max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes,
         )
         train_model(windows, split, classes, config, f"{args.out}/{name}", progress=lambda m: print(m, flush=True))

@@ -293,8 +293,11 @@ def write_report(run_dir, out_dir, progress=print) -> Path:
     metrics = {
         "run": str(run_dir), "models": {m: a["metrics"] for m, a in analyses.items()},
         "exclusions": exclusions,
-        "training": {m: {k: a["info"][k] for k in ("n_labelled", "n_unlabelled", "labelled_counts", "hidden_classes",
-                                                   "absent_classes", "epochs_run", "steps", "train_seconds")}
+        "training": {m: {**{k: a["info"][k] for k in ("n_labelled", "n_unlabelled", "labelled_counts",
+                                                      "hidden_classes", "absent_classes", "epochs_run", "steps",
+                                                      "train_seconds")},
+                         "split_moves": a["info"].get("splits", []),
+                         "posterior_weight": a["info"]["config"].get("posterior_weight", 0.0)}
                      for m, a in analyses.items()},
         "notes": {
             "evaluation_set": "valid windows (worn, finite features) of the split's test participants",
