@@ -225,3 +225,12 @@ def test_resume_continues_the_same_run(split, tmp_path):
     assert second["epochs_run"] == 2 and len(second["history"]) == 2
     assert second["history"][0] == first["history"][0]
     assert second["steps"] == 2 * first["steps"]
+
+
+def test_split_moves_are_scheduled_by_steps_whatever_the_cohort_size():
+    from workflows.discovery.train import epochs_for_steps
+
+    assert epochs_for_steps((600, 1200), 299) == (2, 4)  # the 48-participant cohort: 29,836 unlabelled windows
+    assert epochs_for_steps((600, 1200), 86) == (7, 14)  # the demo cohort
+    assert epochs_for_steps((600, 1200), 5000) == (1, 2)  # a large cohort: the first epochs, never the same twice
+    assert epochs_for_steps((), 100) == ()

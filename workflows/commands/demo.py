@@ -17,8 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=3,
                    help="cohort seed (default 3: a cohort with runners and cyclists); the split seed is then the "
                    "first one whose test participants run and cycle")
-    p.add_argument("--epochs", type=int, default=10, help="training epochs per model (default 10)")
-    p.add_argument("--max-minutes", type=float, default=1.5, help="training time cap per model (default 1.5)")
+    p.add_argument("--epochs", type=int, default=20, help="training epochs per model (default 20)")
+    p.add_argument("--max-minutes", type=float, default=3.0, help="training time cap per model (default 3)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: on a busy machine more threads were 4x slower per epoch)")
 

@@ -38,10 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from workflows.discovery.train import DiscoveryConfig
 
     defaults = DiscoveryConfig()
-    p.add_argument("--split-epochs", type=int, nargs="*", default=list(defaults.split_epochs), metavar="EPOCH",
-                   help="GM-DGM: after these epochs, give the worst-explained unlabelled windows a free output of "
-                   "their own (models.splitting; default %(default)s; give the flag alone for the published "
-                   "training without split moves)")
+    p.add_argument("--split-steps", type=int, nargs="*", default=list(defaults.split_steps), metavar="STEP",
+                   help="GM-DGM: split moves (models.splitting) at the ends of the epochs nearest to these step "
+                   "counts (default %(default)s); give the flag alone for the published training without them")
     p.add_argument("--posterior-weight", type=float, default=defaults.posterior_weight, metavar="BETA",
                    help="weight of the term pulling q(y|x) towards the outputs with the best bound (default "
                    "%(default)s; 0: the published loss)")
@@ -63,7 +62,7 @@ def run(args) -> int:
         config = DiscoveryConfig(
             model=name, hidden_classes=tuple(args.hide), n_extra=args.extra, hidden=tuple(args.hidden_units),
             n_z=args.latent, epochs=args.epochs, lr=args.lr, seed=args.seed, threads=args.threads,
-            device=args.device, resume=args.resume, split_epochs=tuple(args.split_epochs),
+            device=args.device, resume=args.resume, split_steps=tuple(args.split_steps),
             posterior_weight=args.posterior_weight,
             max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes,
         )

@@ -140,8 +140,8 @@ def simulate_features(out_dir, participants, hours: float, seed: int = 0, start=
     return written
 
 
-def run_demo(out_dir, participants: int = 12, hours: float = 10.0, seed: int = 3, epochs: int = 10,
-             max_minutes: float = 1.5, hidden_units=(256, 256), latent: int = 32, threads: int = 1,
+def run_demo(out_dir, participants: int = 12, hours: float = 10.0, seed: int = 3, epochs: int = 20,
+             max_minutes: float = 3.0, hidden_units=(256, 256), latent: int = 32, threads: int = 1,
              lr: float = 1e-3, progress=print) -> Path:
     """Run the whole demonstration into ``out_dir`` and return the path of ``report.html``.
 

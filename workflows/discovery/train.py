@@ -20,6 +20,7 @@ classes, outputs, prior, standardisation, exclusions, history) and ``standardisa
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -69,10 +70,10 @@ class DiscoveryConfig:
     resume : bool
         Continue from ``model.pt`` of an earlier run with the same data and settings (``epochs`` counts from the
         start of that run, so raise it to train longer).
-    split_epochs : tuple of int
-        GM-DGM only: after each of these epochs, a split move (`models.splitting`) gives the worst-explained
-        unlabelled windows a free output of their own (default after epochs 2 and 4). Empty: the published
-        training, no split moves.
+    split_steps : tuple of int
+        GM-DGM only: split moves (`models.splitting`) give the worst-explained unlabelled windows a free output of
+        their own at the end of the epochs nearest to these step counts (default 600 and 1200 steps: epochs 2
+        and 4 for 30,000 unlabelled windows). Empty: the published training, no split moves.
     posterior_weight : float
         β of the posterior-matching classifier term (`models.dgm` ``loss``); default 1, 0 is the published loss.
         Without both, hidden running and cycling stayed in the Walking and Riding Transport outputs (see
@@ -98,7 +99,7 @@ class DiscoveryConfig:
     threads: int = 1
     device: str = "cpu"
     resume: bool = False
-    split_epochs: tuple = (2, 4)
+    split_steps: tuple = (600, 1200)
     posterior_weight: float = 1.0
     extra: dict = field(default_factory=dict)
 
@@ -116,6 +117,17 @@ def _jsonable(v):
     if isinstance(v, float) and not np.isfinite(v):
         return None
     return str(v)
+
+
+def epochs_for_steps(steps, steps_per_epoch: int) -> tuple:
+    """The epochs whose ends are nearest to the given step counts (at least epoch 1, each later than the last)."""
+    epochs = []
+    for s in sorted(steps):
+        e = max(1, round(s / steps_per_epoch))
+        if epochs and e <= epochs[-1]:
+            e = epochs[-1] + 1
+        epochs.append(e)
+    return tuple(epochs)
 
 
 def output_names(classes, hidden: set, n_extra: int) -> list:
@@ -226,7 +238,9 @@ def train_model(windows: pd.DataFrame, split, classes, config: DiscoveryConfig, 
     # Split moves (GM-DGM): the moves so far are kept in SPLITS_FILE, so a resumed run protects their targets too.
     if not config.resume:
         (out_dir / SPLITS_FILE).unlink(missing_ok=True)
-    splits = SplitMoves(model, x_u, hidden_idx + list(range(len(classes), model.n_y)), config.split_epochs,
+    steps_per_epoch = math.ceil(x_u.shape[0] / min(config.batch_unlabelled, x_u.shape[0]))
+    split_epochs = epochs_for_steps(config.split_steps, steps_per_epoch)
+    splits = SplitMoves(model, x_u, hidden_idx + list(range(len(classes), model.n_y)), split_epochs,
                         path=out_dir / SPLITS_FILE, say=say)
 
     def report_epoch(record):
@@ -264,7 +278,7 @@ def train_model(windows: pd.DataFrame, split, classes, config: DiscoveryConfig, 
         "missing_participants": list(data.missing_participants),
         "exclusions": count_exclusions(windows, role_of).to_dict(),
         "standardisation": std.to_dict(),
-        "splits": splits.done, "history": result.history, "epochs_run": result.epochs_run, "steps": result.steps,
+        "split_epochs": list(split_epochs), "splits": splits.done, "history": result.history, "epochs_run": result.epochs_run, "steps": result.steps,
         "train_seconds": result.train_seconds, "device": result.device,
     }
     write_json_atomic(info, out_dir / RUN_FILE)
