@@ -20,7 +20,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .dgm import GMDGM
 
