@@ -350,3 +350,25 @@ def test_split_moves_run_on_schedule_and_protect_earlier_targets_across_resumes(
     second = resumed.after_epoch(3)
     assert all(r["target"] != first[0]["target"] for r in second)
     assert SplitMoves(_tiny(M2), x, [1, 3, 4], epochs=[1]).after_epoch(1) == []  # M2 has no p(z|y) to split
+
+
+@pytest.mark.parametrize("cls", [GMDGM, M2])
+def test_several_mc_samples_average_the_brute_force_bounds(cls):
+    torch.manual_seed(0)
+    prior = semi_unsupervised_prior(N_CLASSES, [1], N_EXTRA)
+    model = cls(N_X, N_CLASSES, N_EXTRA, hidden=HIDDEN, n_z=N_Z, prior=prior, mc_samples=2).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    x_l, y_l, x_u = _data("bernoulli", 3, seed=2), torch.tensor([0, 4, 2]), _data("bernoulli", 4, seed=3)
+    eps = torch.randn(3 + 4 * N_Y, 2, N_Z, dtype=torch.float64)
+    got_l, got_u = model._elbo_pairs(x_l, y_l, x_u, eps)
+    want_l = torch.stack([
+        torch.stack([_brute_force_pair(model, x_l[i : i + 1], int(y_l[i]), eps[i, s : s + 1]) for s in range(2)]).mean()
+        for i in range(3)])
+    eps_u = eps[3:].view(4, N_Y, 2, N_Z)
+    want_u = torch.stack([
+        torch.stack([_brute_force_pair(model, x_u, y, eps_u[:, y, s]) for s in range(2)]).mean(0) for y in range(N_Y)], 1)
+    # 1e-6 as in the single-sample tests: log p(y) comes from the float32 prior buffer
+    torch.testing.assert_close(got_l, want_l, rtol=0, atol=1e-6)
+    torch.testing.assert_close(got_u, want_u, rtol=0, atol=1e-6)
