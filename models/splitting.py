@@ -6,12 +6,13 @@ on some other group, so no free output offers it a better bound, and nothing mov
 (a component only moves towards the examples already assigned to it). Running stayed in the Walking output after
 24 epochs with 8 or 16 free outputs, with 4x more running windows, and with a compressed feature scale.
 
-A *split move* (as in split-and-merge EM for mixtures) breaks that deadlock. For the unlabelled examples whose bound
-U(x) falls furthest below the median bound of the output ``s`` they are assigned to, grouped by ``s``, the least-used free output ``k`` becomes a copy
-of ``s`` (its q(y|x) logit row, its class row in q(z|x,y), its p(z|y) log-variance) whose p(z|y) mean is moved to
-the mean latent code of those examples. From then on ``s`` and ``k`` share those examples' responsibility and the
-bound decides between them: the moved component fits the poorly explained examples better, the original one its
-old data. Nothing here uses labels of the unlabelled examples.
+A *split move* (as in split-and-merge EM for mixtures) breaks that deadlock. Take the unlabelled examples whose
+bound U(x) falls furthest below the median bound of the output ``s`` they are assigned to, grouped by ``s``: the
+least-used free output ``k`` becomes a copy of ``s`` (its q(y|x) logit row, its class row in q(z|x,y), its p(z|y)
+log-variance) whose p(z|y) mean is moved to the mean latent code of those examples. From then on ``s`` and ``k``
+share those examples' responsibility and the bound decides between them: the moved component fits the poorly
+explained examples better, the original one its old data. Nothing here uses labels of the unlabelled examples.
+The posterior-matching term of the loss (``posterior_weight``) is what lets q(y|x) follow the bound to ``k``.
 """
 
 from __future__ import annotations
@@ -25,19 +26,24 @@ from .dgm import GMDGM
 
 
 @torch.no_grad()
-def _bounds_and_latents(model: GMDGM, x: torch.Tensor, batch_size: int = 1000):
-    """Per example: U(x) (one reparameterised sample per pair), arg-max output, and q(z|x,y)'s mean for every y."""
+def _bounds(model: GMDGM, x: torch.Tensor, batch_size: int = 1000):
+    """Per example: U(x) (one reparameterised sample per pair) and the arg-max output of q(y|x)."""
     no_labels = torch.zeros(0, dtype=torch.long, device=x.device)
-    bounds, assigned, means = [], [], []
+    bounds, assigned = [], []
     for i in range(0, x.shape[0], batch_size):
         xb = x[i : i + batch_size]
         logits = model.classifier_logits(xb)
         pair = model._elbo_pairs(xb[:0], no_labels, xb)[1]
         bounds.append(model._unlabelled_from_pairs(pair, logits))
         assigned.append(logits.argmax(1))
-        first = model.encoder.project(xb).unsqueeze(1) + model.encoder.y_weight  # (n, n_y, width)
-        means.append(model.encoder_head(model.encoder.finish_rows(first))[..., : model.n_z])
-    return torch.cat(bounds), torch.cat(assigned), torch.cat(means)
+    return torch.cat(bounds), torch.cat(assigned)
+
+
+@torch.no_grad()
+def _latent_means(model: GMDGM, x: torch.Tensor, y: int) -> torch.Tensor:
+    """Means of q(z|x, y) for one output y and every row of x."""
+    h = model.encoder.finish_rows(model.encoder.project(x) + model.encoder.y_weight[y])
+    return model.encoder_head(h)[:, : model.n_z]
 
 
 @torch.no_grad()
@@ -84,7 +90,7 @@ def split_poorly_explained(
         param = next(model.parameters())
         device = param.device
         x = torch.as_tensor(np.asarray(x_unlabelled), dtype=param.dtype, device=device)
-        bound, assigned, means = _bounds_and_latents(model, x)
+        bound, assigned = _bounds(model, x)  # latent codes only for the few rows that are split (memory)
         # "Poorly explained" is relative to the output an example is assigned to: its bound minus the median bound
         # of that output's examples. A group merged into a labelled output it does not resemble (running in
         # walking, cycling in riding transport) stands out there even when its bound is ordinary in absolute terms.
@@ -110,7 +116,7 @@ def split_poorly_explained(
                 break
             k = min(candidates, key=lambda c: (int(usage[c]), c))
             rows = worst[assigned[worst] == s]
-            z = means[rows, s]  # the codes q(z|x, s) gives these examples
+            z = _latent_means(model, x[rows], s)  # the codes q(z|x, s) gives these examples
             mean = z.mean(0)
             log_var = torch.log(z.var(0, unbiased=False).clamp_min(1e-4))
             prior_mean, prior_log_var = model.components()

@@ -278,7 +278,8 @@ def train_model(windows: pd.DataFrame, split, classes, config: DiscoveryConfig, 
         "missing_participants": list(data.missing_participants),
         "exclusions": count_exclusions(windows, role_of).to_dict(),
         "standardisation": std.to_dict(),
-        "split_epochs": list(split_epochs), "splits": splits.done, "history": result.history, "epochs_run": result.epochs_run, "steps": result.steps,
+        "split_epochs": list(split_epochs), "splits": splits.done,
+        "history": result.history, "epochs_run": result.epochs_run, "steps": result.steps,
         "train_seconds": result.train_seconds, "device": result.device,
     }
     write_json_atomic(info, out_dir / RUN_FILE)
