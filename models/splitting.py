@@ -119,7 +119,7 @@ def split_poorly_explained(
             z = _latent_means(model, x[rows], s)  # the codes q(z|x, s) gives these examples
             mean = z.mean(0)
             log_var = torch.log(z.var(0, unbiased=False).clamp_min(1e-4))
-            prior_mean, prior_log_var = model.components()
+            _, prior_log_var = model.components()
             # components() = kernel.T + bias: write the kernel column so that output k gets the new values.
             model.prior_mean.weight[:, k] = mean - model.prior_mean.bias
             model.prior_log_var.weight[:, k] = torch.maximum(log_var, prior_log_var[s]) - model.prior_log_var.bias
@@ -152,13 +152,16 @@ class SplitMoves:
         Epochs after which to split (none: the published training).
     path : path, optional
         JSON file of the moves so far.
+    resume : bool
+        Continue the moves recorded in ``path`` (a resumed training run); otherwise a file left there by an
+        earlier run is removed, so a fresh run protects only its own targets.
     say : callable, optional
         Called with a line per move.
     **options
         Passed to :func:`split_poorly_explained`.
     """
 
-    def __init__(self, model, x_unlabelled, free_outputs, epochs, path=None, say=None, **options):
+    def __init__(self, model, x_unlabelled, free_outputs, epochs, path=None, resume=False, say=None, **options):
         import json
         from pathlib import Path
 
@@ -169,8 +172,11 @@ class SplitMoves:
         self.options = options
         self.done: list[dict] = []
         if self.path is not None and self.path.is_file():
-            with open(self.path, encoding="utf-8") as fh:
-                self.done = list(json.load(fh))
+            if resume:
+                with open(self.path, encoding="utf-8") as fh:
+                    self.done = list(json.load(fh))
+            else:
+                self.path.unlink()
 
     def after_epoch(self, epoch: int) -> list[dict]:
         """Run the moves due after ``epoch`` (GM-DGM only; nothing for other models or epochs)."""

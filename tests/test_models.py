@@ -344,11 +344,13 @@ def test_split_moves_run_on_schedule_and_protect_earlier_targets_across_resumes(
     first = moves.after_epoch(2)
     assert len(first) == 1 and first[0]["epoch"] == 2 and len(lines) == 1 and path.exists()
     # A resumed run reads the moves back and never overwrites their targets.
-    resumed = SplitMoves(model, x, [1, 3, 4], epochs=[2, 3], path=path, worst_share=20 / 220, max_splits=1,
-                         min_examples=5)
+    resumed = SplitMoves(model, x, [1, 3, 4], epochs=[2, 3], path=path, resume=True, worst_share=20 / 220,
+                         max_splits=1, min_examples=5)
     assert resumed.done == first
     second = resumed.after_epoch(3)
     assert all(r["target"] != first[0]["target"] for r in second)
+    # A fresh (not resumed) run starts without the moves of an earlier run in the same place.
+    assert SplitMoves(model, x, [1, 3, 4], epochs=[2, 3], path=path).done == [] and not path.exists()
     assert SplitMoves(_tiny(M2), x, [1, 3, 4], epochs=[1]).after_epoch(1) == []  # M2 has no p(z|y) to split
 
 

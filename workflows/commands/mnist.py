@@ -131,10 +131,8 @@ def run(args) -> int:
         max_seconds=None if args.max_minutes is None else 60 * args.max_minutes,
     )
     free = list(data.hidden_classes) + list(range(n_classes, model.n_y))
-    if not args.resume:
-        (out / "split_moves.json").unlink(missing_ok=True)
     splits = SplitMoves(model, data.x_unlabelled, free, args.split_epochs, path=out / "split_moves.json",
-                        say=lambda m: print(m, flush=True))
+                        resume=args.resume, say=lambda m: print(m, flush=True))
 
     def after_epoch(record):
         _print_epoch(record)

@@ -236,12 +236,10 @@ def train_model(windows: pd.DataFrame, split, classes, config: DiscoveryConfig, 
     start = time.perf_counter()
 
     # Split moves (GM-DGM): the moves so far are kept in SPLITS_FILE, so a resumed run protects their targets too.
-    if not config.resume:
-        (out_dir / SPLITS_FILE).unlink(missing_ok=True)
     steps_per_epoch = math.ceil(x_u.shape[0] / min(config.batch_unlabelled, x_u.shape[0]))
     split_epochs = epochs_for_steps(config.split_steps, steps_per_epoch)
     splits = SplitMoves(model, x_u, hidden_idx + list(range(len(classes), model.n_y)), split_epochs,
-                        path=out_dir / SPLITS_FILE, say=say)
+                        path=out_dir / SPLITS_FILE, resume=config.resume, say=say)
 
     def report_epoch(record):
         say(f"  epoch {record['epoch']}: loss {record['loss']:.1f}, unlabelled bound {record['elbo_unlabelled']:.1f}, "
